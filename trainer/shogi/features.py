@@ -1,0 +1,87 @@
+"""The 46-plane observation, always from the side to move's view.
+
+Shape (46, 9, 9), float32. Plane cell `[c, i, j]` is the square with file `i + 1` and rank `j + 1`
+counted in the side to move's frame, i.e. flat index `i * 9 + j` is the cshogi square, rotated 180
+degrees (`80 - sq`) when White is to move. So "own" pieces always start at the bottom, ranks 7-9.
+
+| planes | content                                                                   | values        |
+|--------|---------------------------------------------------------------------------|---------------|
+| 0-7    | own P L N S G B R K                                                       | 0/1           |
+| 8-13   | own +P +L +N +S +B +R                                                     | 0/1           |
+| 14-21  | opponent P L N S G B R K                                                  | 0/1           |
+| 22-27  | opponent +P +L +N +S +B +R                                                | 0/1           |
+| 28-34  | own hand P L N S G B R, count / max (18, 4, 4, 4, 4, 2, 2), whole plane    | [0, 1]        |
+| 35-41  | opponent hand, same order and scale                                       | [0, 1]        |
+| 42     | side to move is Black                                                     | 0/1           |
+| 43     | plies played in this game / max_plies (capped at 1)                        | [0, 1]        |
+| 44     | earlier occurrences of this position / 3 (sennichite comes on the 4th)     | 0, 1/3, 2/3   |
+| 45     | side to move is in check                                                  | 0/1           |
+
+Planes 44 and 45 are computed the same way in training and at serve time (both come from `Game`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from trainer.shogi.game import Game
+
+N_PLANES = 46
+HAND_MAX = np.array([18, 4, 4, 4, 4, 2, 2], dtype=np.float32)
+# cshogi's piece planes come as P L N S B R G K +P +L +N +S +B +R for each colour (own first when
+# rotated); ours put gold before bishop and rook.
+_CSHOGI_PLANES = 104  # the buffer size cshogi documents; it sets ones in the 28 piece planes only
+_HAND_SCALE = np.tile(HAND_MAX, 2)
+
+
+class Encoder:
+    """Reusable buffers to encode many games at once; one instance per VecEnv (not thread-safe)."""
+
+    def __init__(self, capacity: int):
+        self._raw = np.zeros((capacity, _CSHOGI_PLANES, 9, 9), dtype=np.float32)
+
+    def encode(self, games: Sequence[Game], out: np.ndarray) -> np.ndarray:
+        """Write the observation of each game into `out[k]` (shape (len(games), 46, 9, 9))."""
+        n = len(games)
+        raw = self._raw
+        hands: list[int] = []  # flat: 14 counts per game, own hand first
+        raw[:n, :28] = 0.0  # cshogi only sets the squares that hold a piece
+        scalars: list[int] = []  # flat: black-to-move, plies, earlier occurrences, in check
+        for k, game in enumerate(games):
+            board = game.board
+            white = board.turn  # 1 when White is to move
+            black_hand, white_hand = board.pieces_in_hand
+            if white:
+                board.piece_planes_rotate(raw[k])
+                hands += white_hand
+                hands += black_hand
+            else:
+                board.piece_planes(raw[k])
+                hands += black_hand
+                hands += white_hand
+            keys = game._keys
+            scalars += (1 - white, len(keys) - 1, game._counts[keys[-1]] - 1, game._checks[-1])
+        # Slice copies (not a fancy index): cshogi's P L N S B R G K +P.. -> our P L N S G B R K +P..
+        for base in (0, 14):
+            out[:n, base : base + 4] = raw[:n, base : base + 4]
+            out[:n, base + 4] = raw[:n, base + 6]
+            out[:n, base + 5 : base + 7] = raw[:n, base + 4 : base + 6]
+            out[:n, base + 7 : base + 14] = raw[:n, base + 7 : base + 14]
+        h = np.array(hands, dtype=np.float32).reshape(n, 14) / _HAND_SCALE
+        out[:n, 28:42] = h.reshape(n, 14, 1, 1)
+        s = np.array(scalars, dtype=np.float32).reshape(n, 4)
+        if n:
+            s[:, 1] = np.minimum(s[:, 1] / games[0].max_plies, 1.0)
+        s[:, 2] /= 3.0
+        out[:n, 42:46] = s.reshape(n, 4, 1, 1)
+        return out[:n]
+
+
+def observe(game: Game) -> np.ndarray:
+    """The (46, 9, 9) float32 observation of one game's current position."""
+    out = np.empty((1, N_PLANES, 9, 9), dtype=np.float32)
+    return Encoder(1).encode([game], out)[0]
