@@ -1,0 +1,20 @@
+# One image for both services (server and trainer); docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+# A CPU-only torch wheel keeps the image small; point pip at a CPU wheel index with
+#   docker compose build --build-arg PIP_EXTRA_INDEX_URL=<your CPU wheel index>
+ARG PIP_EXTRA_INDEX_URL=""
+ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONUNBUFFERED=1
+
+WORKDIR /app
+COPY pyproject.toml README.md LICENSE ./
+COPY trainer ./trainer
+COPY server ./server
+RUN pip install --no-cache-dir .
+
+RUN useradd --create-home showcase && mkdir -p /data && chown showcase /data
+USER showcase
+VOLUME ["/data"]
+CMD ["python", "-m", "trainer", "--help"]

@@ -1,0 +1,61 @@
+"""The package's promises: torch-free rules, the benchmark's output contract, the compose file."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_rules_and_server_import_without_torch():
+    code = (
+        "import sys, trainer.shogi, trainer.shogi.vecenv, server\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
+    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_env_benchmark_prints_one_json_object_with_its_figures():
+    result = run_python("-m", "trainer", "bench", "env", "--seconds", "0.3", "--envs", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.strip().splitlines()
+    figures = json.loads(line)
+    for key in ("raw_cshogi_plies_per_s", "vecenv_steps_per_s", "ratio", "envs", "seconds"):
+        assert key in figures
+    assert figures["envs"] == 4 and figures["seconds"] == 0.3
+    assert figures["raw_cshogi_plies_per_s"] > 0 and figures["vecenv_steps_per_s"] > 0
+    expected = figures["vecenv_steps_per_s"] / figures["raw_cshogi_plies_per_s"]
+    assert abs(figures["ratio"] - expected) < 2e-3
+
+
+def test_benchmark_refuses_bad_arguments():
+    result = run_python("-m", "trainer", "bench", "env", "--envs", "0")
+    assert result.returncode == 2 and "--envs" in result.stderr
+
+
+def test_compose_runs_server_and_trainer_on_one_data_volume():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"server", "trainer"}
+    for service in services.values():
+        assert "showcase-data:/data" in service["volumes"]
+    assert "showcase-data" in compose["volumes"]
+    assert services["server"]["ports"] == ["127.0.0.1:8000:8000"]  # published on loopback only
+    assert "ws://server:8000/ws/trainer" in services["trainer"]["command"]
+
+
+def test_demo_prints_a_game_whose_kif_reads_back():
+    from trainer.shogi.records import from_kif
+
+    result = run_python("-m", "trainer", "demo", "--seed", "5", "--max-plies", "30", "--format", "kif")
+    assert result.returncode == 0, result.stderr
+    record = from_kif(result.stdout)
+    assert record.game.ply == 30 and record.reason == "max_plies"
