@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Until the server lands (issue 5), the showcase is the trainer in the terminal: Ctrl-C saves a
+# checkpoint, and running it again resumes the same run.
 run: install
-	$(PY) -m trainer demo
+	$(PY) -m trainer train --run-dir runs/showcase --resume
 
 test: install
 	$(PY) -m ruff check .
@@ -31,6 +33,7 @@ format: install
 
 bench: install
 	$(PY) -m trainer bench env --envs 64 --seconds 10
+	$(PY) -m trainer bench train --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,15 +1,45 @@
-"""`python -m trainer ...`: the trainer's command line."""
+"""`python -m trainer ...`: the trainer's command line (train, eval, bench, demo)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description="Shogi Showcase trainer")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="self-play PPO; progress on stderr, checkpoints under the run dir")
+    p.add_argument("--preset", choices=["cpu-small", "production"], help="model preset (default: by machine)")
+    p.add_argument("--config", help="TOML config file (see docs/config.md)")
+    p.add_argument("--minutes", type=float, help="stop after this many minutes")
+    p.add_argument("--updates", type=int, help="stop after this many PPO updates")
+    p.add_argument(
+        "--run-dir", help="where checkpoints, metrics.jsonl and run.json go (default runs/default)"
+    )
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch threads (default: cores - 1)")
+    p.add_argument("--compile", dest="compile_mode", help="off, default, reduce-overhead or max-autotune")
+    p.add_argument("--resume", action="store_true", help="continue from <run-dir>/checkpoints/latest.pt")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
 
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="a checkpoint against random, greedy and earlier checkpoints")
+    p.add_argument("checkpoint")
+    p.add_argument("--games", type=int, default=200)
+    p.add_argument("--max-plies", type=int, default=256)
+    p.add_argument("--against", action="append", default=[], help="an earlier checkpoint (repeatable)")
+    p.add_argument("--opponents", default="random,greedy", help="scripted opponents, comma-separated")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--records", help="write every game (USI moves, result) to this JSON-lines file")
+    p.add_argument("--json", action="store_true")
+
+
+def _add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks that print their figures")
     bench_sub = bench.add_subparsers(dest="target", required=True)
     env = bench_sub.add_parser("env", help="VecEnv steps/s against raw cshogi random playouts, same process")
@@ -17,13 +47,30 @@ def main(argv: list[str] | None = None) -> int:
     env.add_argument("--envs", type=int, default=64, help="number of games the VecEnv steps together")
     env.add_argument("--max-plies", type=int, default=512, help="ply cap for both phases")
     env.add_argument("--json", action="store_true", help="print one JSON object")
+    tr = bench_sub.add_parser("train", help="collection and update samples/s per preset, eager and compiled")
+    tr.add_argument("--presets", default="cpu-small,production")
+    tr.add_argument("--envs", type=int, default=64)
+    tr.add_argument("--steps", type=int, default=8, help="rollout steps per measurement")
+    tr.add_argument("--minibatch", type=int, default=256)
+    tr.add_argument("--repeats", type=int, default=2, help="timed repeats after one warm-up")
+    tr.add_argument("--no-compile", action="store_true", help="eager only")
+    tr.add_argument("--threads", type=int)
+    tr.add_argument("--json", action="store_true")
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description="Shogi Showcase trainer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_eval(sub)
+    _add_bench(sub)
     demo = sub.add_parser("demo", help="play one game between random movers and print it with notation")
     demo.add_argument("--seed", type=int, default=None)
     demo.add_argument("--max-plies", type=int, default=512)
     demo.add_argument("--format", choices=["text", "kif", "csa"], default="text")
-
+    demo.add_argument("--checkpoint", help="let this checkpoint's network play both sides")
     args = parser.parse_args(argv)
+
     if args.command == "bench" and args.target == "env":
         from trainer.bench import bench_env, print_result
 
@@ -31,12 +78,99 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--seconds must be positive and --envs at least 1")
         print_result(bench_env(args.seconds, args.envs, args.max_plies), args.json)
         return 0
+    if args.command == "bench" and args.target == "train":
+        from trainer.bench import bench_train, print_result
+
+        presets = [p for p in args.presets.split(",") if p]
+        result = bench_train(
+            presets,
+            envs=args.envs,
+            steps=args.steps,
+            minibatch=args.minibatch,
+            repeats=args.repeats,
+            compile_too=not args.no_compile,
+            threads=args.threads,
+        )
+        print_result(result, args.json)
+        return 0
+    if args.command == "train":
+        return _train(parser, args)
+    if args.command == "eval":
+        from trainer.evaluate import evaluate_checkpoint
+
+        if args.games < 1:
+            parser.error("--games must be at least 1")
+        result = evaluate_checkpoint(
+            args.checkpoint,
+            games=args.games,
+            max_plies=args.max_plies,
+            opponents=[o for o in args.opponents.split(",") if o],
+            against=args.against,
+            seed=args.seed,
+            threads=args.threads,
+            records_path=args.records,
+        )
+        if args.json:
+            print(json.dumps(result))
+        else:
+            for name, match in result["matches"].items():
+                print(
+                    f"vs {name:24s} score {match['score']:.3f}  W/D/L {match['wins']}/{match['draws']}/"
+                    f"{match['losses']}  Elo {match['elo_diff']:+.0f}  mean plies {match['mean_length']:.0f}"
+                )
+        return 0
     if args.command == "demo":
         from trainer.demo import run_demo
 
-        return run_demo(seed=args.seed, max_plies=args.max_plies, fmt=args.format)
+        return run_demo(seed=args.seed, max_plies=args.max_plies, fmt=args.format, checkpoint=args.checkpoint)
     parser.error("unknown command")
     return 2
+
+
+def _train(parser, args) -> int:
+    from trainer.checkpoint import CheckpointError
+    from trainer.config import ConfigError, load_config
+    from trainer.loop import train
+
+    try:
+        cfg = load_config(
+            args.config,
+            args.set,
+            model__preset=args.preset,
+            run__minutes=args.minutes,
+            run__updates=args.updates,
+            run__run_dir=args.run_dir,
+            run__seed=args.seed,
+            run__threads=args.threads,
+            compile__mode=args.compile_mode,
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = train(cfg, resume=args.resume, progress=not args.json)
+    except CheckpointError as exc:
+        print(f"error: cannot resume: {exc}", file=sys.stderr)
+        return 2
+    summary = {
+        "run_dir": result.run_dir,
+        "updates": result.updates,
+        "samples": result.samples,
+        "seconds": round(result.seconds, 1),
+        "stopped_by": result.stopped_by,
+        "checkpoint": result.checkpoint,
+        "compile": result.compile_status,
+        "last_metrics": {k: v for k, v in result.last_metrics.items() if not k.startswith("adv/hist")},
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"stopped ({result.stopped_by}) after {result.updates} updates, {result.samples} samples; "
+            f"checkpoint {result.checkpoint}",
+            file=sys.stderr,
+        )
+    return 0
 
 
 if __name__ == "__main__":

@@ -78,3 +78,113 @@ def print_result(result: dict, as_json: bool) -> None:
         return
     for key, value in result.items():
         print(f"{key:28s} {value}")
+
+
+def bench_train(
+    presets: list[str],
+    *,
+    envs: int = 64,
+    steps: int = 8,
+    minibatch: int = 256,
+    repeats: int = 2,
+    compile_too: bool = True,
+    threads: int | None = None,
+) -> dict:
+    """Samples/s of collection (self-play, acting forward) and of the PPO update (one epoch of
+    forward + backward + step), per preset, eager and compiled, measured after one warm-up."""
+    import torch
+
+    from trainer.compile import compile_model
+    from trainer.loop import default_threads
+    from trainer.model import PRESETS, build_model
+    from trainer.ppo import PPOSettings, Rollout, gae, ppo_update
+    from trainer.selfplay import Collector
+    from trainer.shogi.actions import N_ACTIONS
+    from trainer.shogi.features import N_PLANES
+
+    torch.set_num_threads(threads or default_threads())
+    out: dict = {
+        "benchmark": "train",
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "threads": torch.get_num_threads(),
+        "envs": envs,
+        "steps": steps,
+        "minibatch": minibatch,
+        "torch": torch.__version__,
+        "presets": {},
+    }
+    batch = envs * steps
+    assert batch % minibatch == 0, f"envs * steps ({batch}) must be a multiple of --minibatch ({minibatch})"
+    for name in presets:
+        torch.manual_seed(0)
+        model = build_model(PRESETS[name])
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        collector = Collector(
+            envs, max_plies=256, gamma=0.99, material_shaping=0, random_opponent_envs=0, seed=0
+        )
+        rollout = Rollout.empty(steps, envs, N_PLANES, N_ACTIONS)
+        obs, mask = collector._obs_mask()
+        infer_sample = (torch.from_numpy(obs.copy()), torch.from_numpy(mask.copy()))
+        train_sample = (
+            infer_sample[0][:minibatch].repeat(max(1, minibatch // envs), 1, 1, 1)[:minibatch],
+            infer_sample[1][:minibatch].repeat(max(1, minibatch // envs), 1)[:minibatch],
+        )
+        settings = PPOSettings(update_epochs=1, minibatch_size=minibatch)
+        rows = {}
+        for mode in ["off", "default"] if compile_too else ["off"]:
+            compiled = compile_model(model, mode, infer_sample, train_sample)
+
+            def act(o, m, fwd=compiled.infer_forward):
+                logits, value = fwd(o, m)
+                dist = torch.distributions.Categorical(logits=logits)
+                a = dist.sample()
+                return a, dist.log_prob(a), value
+
+            def value_of(o, model=model):
+                model.eval()
+                return model.get_value(o)
+
+            collect_s, update_s = [], []
+            for rep in range(repeats + 1):
+                model.eval()
+                t0 = time.perf_counter()
+                collector.collect(rollout, act, value_of)
+                t1 = time.perf_counter()
+                adv, ret = gae(
+                    rollout.rewards,
+                    rollout.values,
+                    rollout.next_values,
+                    rollout.next_sign,
+                    rollout.terminated,
+                    rollout.truncated,
+                    0.99,
+                    0.95,
+                )
+                model.train()
+                t2 = time.perf_counter()
+                ppo_update(
+                    compiled.train_forward,
+                    optimizer,
+                    list(model.parameters()),
+                    rollout,
+                    adv,
+                    ret,
+                    settings,
+                    torch.Generator().manual_seed(rep),
+                )
+                t3 = time.perf_counter()
+                if rep:  # the first round is warm-up
+                    collect_s.append(t1 - t0)
+                    update_s.append(t3 - t2)
+            rows["compiled" if mode != "off" else "eager"] = {
+                "collect_samples_per_s": round(batch / (sum(collect_s) / repeats), 1),
+                "update_samples_per_s": round(batch / (sum(update_s) / repeats), 1),
+                "compile": compiled.status.as_dict(),
+            }
+        if "compiled" in rows and rows["compiled"]["compile"]["compiled"]:
+            rows["compiled_over_eager"] = {
+                key: round(rows["compiled"][key] / rows["eager"][key], 3)
+                for key in ("collect_samples_per_s", "update_samples_per_s")
+            }
+        out["presets"][name] = rows
+    return out

@@ -12,6 +12,7 @@ you keep (rollout storage does).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,14 +48,29 @@ class StepResult:
 
 
 class VecEnv:
-    """`num_envs` games from `start_sfen` (default: the start position), each capped at `max_plies`."""
+    """`num_envs` games, each capped at `max_plies`, starting from `start_sfen`: the initial position
+    (None), one SFEN, or a list of SFENs that new games take in turn."""
 
-    def __init__(self, num_envs: int, *, max_plies: int = DEFAULT_MAX_PLIES, start_sfen: str | None = None):
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        max_plies: int = DEFAULT_MAX_PLIES,
+        start_sfen: str | Sequence[str] | None = None,
+    ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.num_envs = num_envs
         self.max_plies = max_plies
-        self.start_sfen = start_sfen
+        starts = [start_sfen] if start_sfen is None or isinstance(start_sfen, str) else list(start_sfen)
+        if not starts:
+            raise ValueError("start_sfen must name at least one position")
+        for sfen in starts:
+            game = Game(sfen, max_plies=max_plies)
+            if game.is_over:
+                raise ValueError(f"start position is already over ({game.outcome.reason}): {sfen}")
+        self._starts = starts
+        self._next_start = 0
         self.games = [self._new_game() for _ in range(num_envs)]
         self._encoder = Encoder(num_envs)
         self.obs = np.zeros((num_envs, N_PLANES, 9, 9), dtype=np.float32)
@@ -75,12 +91,12 @@ class VecEnv:
         self.reason_counts: Counter[str] = Counter()
         self.result_counts: Counter[str] = Counter()
         self.total_episode_plies = 0
-        if self.games[0].is_over:
-            raise ValueError(f"start position is already over ({self.games[0].outcome.reason}): {start_sfen}")
         self._refresh()
 
     def _new_game(self) -> Game:
-        return Game(self.start_sfen, max_plies=self.max_plies)
+        sfen = self._starts[self._next_start % len(self._starts)]
+        self._next_start += 1
+        return Game(sfen, max_plies=self.max_plies)
 
     def reset(self) -> tuple[np.ndarray, np.ndarray]:
         self.games = [self._new_game() for _ in range(self.num_envs)]
@@ -120,10 +136,15 @@ class VecEnv:
         picks = self._offsets[:-1] + (rng.random(self.num_envs) * counts).astype(np.int64)
         return self._flat_actions[picks]
 
-    def step(self, actions: np.ndarray) -> StepResult:
+    def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> StepResult:
+        """Play one action per env. With `active` (bool per env), only those envs move; the others'
+        actions are ignored and their games stay as they are (used when two players alternate)."""
         actions = np.asarray(actions, dtype=np.int64)
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {actions.shape}")
+        if active is not None:
+            active = np.asarray(active, dtype=bool)
+            actions = np.where(active, actions, self._flat_actions[self._offsets[:-1]])
         if ((actions < 0) | (actions >= N_ACTIONS)).any():
             raise IllegalMoveError(f"actions must be in [0, {N_ACTIONS}), got {actions.tolist()}")
         legal = self.mask[self._rows, actions]
@@ -142,7 +163,7 @@ class VecEnv:
         done: list[int] = []
         games = self.games
         whites = self._whites
-        for i in range(n):
+        for i in range(n) if active is None else np.flatnonzero(active).tolist():
             game = games[i]
             mover = whites[i]
             game._advance(moves[i])

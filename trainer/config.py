@@ -1,0 +1,184 @@
+"""The trainer's one typed config: TOML file + command-line overrides, validated at start.
+
+`load_config(path, overrides)` returns a `TrainConfig`; any error names the field, e.g.
+`ppo.minibatch_size: must divide num_envs * num_steps (4096), got 1000`. The whole config is written
+into the run record and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trainer.shogi.game import validate_sfen
+
+COMPILE_MODES: tuple[str, ...] = ("off", "default", "reduce-overhead", "max-autotune")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(Section):
+    preset: Literal["cpu-small", "production", "custom"] | None = None
+    """None picks `production` with CUDA and `cpu-small` otherwise; `custom` uses the fields below."""
+    kind: Literal["restower", "baseline"] = "restower"
+    depth: int = Field(3, ge=0, le=40)
+    width: int = Field(48, ge=1, le=1024)
+    se_ratio: float = Field(0.25, ge=0.0, le=1.0)
+    value_hidden: int = Field(64, ge=1, le=4096)
+
+
+class EnvSection(Section):
+    num_envs: int = Field(64, ge=1, le=4096)
+    """Self-play games stepped together (one network plays both sides)."""
+    max_plies: int = Field(256, ge=1, le=10_000)
+    """Ply cap per game; reaching it is a truncation, not a draw."""
+    start_sfens: list[str] = []
+    """Positions self-play games start from, in turn; empty means the initial position."""
+
+    @field_validator("start_sfens")
+    @classmethod
+    def _valid_sfens(cls, sfens: list[str]) -> list[str]:
+        return [validate_sfen(s) for s in sfens]  # SfenError is a ValueError: pydantic names the field
+
+
+class PPOSection(Section):
+    num_steps: int = Field(32, ge=1)
+    """Steps per env per rollout; the batch is num_envs * num_steps (plus curriculum envs)."""
+    update_epochs: int = Field(4, ge=1)
+    minibatch_size: int = Field(512, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    gamma: float = Field(0.99, gt=0, le=1)
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    clip_coef: float = Field(0.2, gt=0)
+    clip_vloss: bool = True
+    ent_coef: float = Field(0.01, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    norm_adv: bool = True
+    target_kl: float | None = Field(None, gt=0)
+    amp: bool = False
+    """bfloat16 autocast for the training forward pass."""
+
+
+class RewardSection(Section):
+    material_shaping: float = Field(0.0, ge=0.0, le=1.0)
+    """Potential-based shaping: coefficient on the material balance (pawn = 1 / 100). 0 disables it.
+    Evaluation always uses the plain game result."""
+
+
+class CurriculumSection(Section):
+    random_opponent_envs: int = Field(0, ge=0, le=4096)
+    """Extra envs where the agent plays one side and a uniform-random mover the other."""
+
+
+class CompileSection(Section):
+    mode: str = "off"
+    """off / default / reduce-overhead / max-autotune; a failure or mismatch falls back to eager."""
+    tolerance: float = Field(1e-3, gt=0)
+
+
+class CheckpointSection(Section):
+    every_updates: int = Field(20, ge=1)
+    keep: int = Field(3, ge=1)
+    """Periodic checkpoints kept besides `latest.pt` and the milestone snapshots."""
+
+
+class EvalSection(Section):
+    every_updates: int = Field(50, ge=0)
+    """0 disables evaluation during training."""
+    games: int = Field(40, ge=2)
+    max_plies: int = Field(256, ge=1)
+
+
+class RunSection(Section):
+    seed: int = 1
+    threads: int | None = Field(None, ge=1)
+    """torch threads; default leaves a core for the server and showcase (cores - 1, at least 1)."""
+    run_dir: str = "runs/default"
+    updates: int | None = Field(None, ge=1)
+    minutes: float | None = Field(None, gt=0)
+
+
+class TrainConfig(Section):
+    model: ModelSection = ModelSection()
+    env: EnvSection = EnvSection()
+    ppo: PPOSection = PPOSection()
+    reward: RewardSection = RewardSection()
+    curriculum: CurriculumSection = CurriculumSection()
+    compile: CompileSection = CompileSection()
+    checkpoint: CheckpointSection = CheckpointSection()
+    eval: EvalSection = EvalSection()
+    run: RunSection = RunSection()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        batch = (self.env.num_envs + self.curriculum.random_opponent_envs) * self.ppo.num_steps
+        if batch % self.ppo.minibatch_size:
+            raise ValueError(
+                f"ppo.minibatch_size: must divide the batch (num_envs + curriculum envs) * num_steps"
+                f" = {batch}, got {self.ppo.minibatch_size}"
+            )
+        if self.compile.mode not in COMPILE_MODES:
+            raise ValueError(f"compile.mode: expected one of {COMPILE_MODES}, got {self.compile.mode!r}")
+        return self
+
+    @property
+    def batch_size(self) -> int:
+        return (self.env.num_envs + self.curriculum.random_opponent_envs) * self.ppo.num_steps
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the field."""
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def _parse_value(text: str) -> Any:
+    """Command-line values are read as TOML scalars when they parse (numbers, booleans), else text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **fields) -> TrainConfig:
+    """Build the config from an optional TOML file, `section.field=value` overrides and keyword fields
+    given as `section__field=value` (the CLI's own flags)."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            tree = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        key, _, value = item.partition("=")
+        _set_path(tree, key.strip(), _parse_value(value.strip()))
+    for key, value in fields.items():
+        if value is not None:
+            _set_path(tree, key.replace("__", "."), value)
+    try:
+        return TrainConfig.model_validate(tree)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "config"
+            lines.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,192 @@
+"""Evaluation: the agent against the uniform-random mover, the one-ply greedy mover and earlier
+checkpoints, on the plain game result (win 1, draw or truncation 0.5, loss 0), with Elo from scores.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import cshogi
+import numpy as np
+import torch
+
+from trainer.selfplay import Mover
+from trainer.shogi.vecenv import VecEnv
+
+
+@dataclass
+class MatchResult:
+    games: int = 0
+    wins: int = 0
+    draws: int = 0  # sennichite and truncation
+    losses: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    mean_length: float = float("nan")
+    records: list[dict] = field(default_factory=list)  # one per game: colour, moves (USI), result
+
+    @property
+    def score(self) -> float:
+        return (self.wins + 0.5 * self.draws) / self.games if self.games else float("nan")
+
+    @property
+    def elo_diff(self) -> float:
+        return elo_from_score(self.score, self.games)
+
+    def as_dict(self, with_records: bool = False) -> dict:
+        out = asdict(self)
+        if not with_records:
+            out.pop("records")
+        out["score"] = self.score
+        out["elo_diff"] = self.elo_diff
+        return out
+
+
+def elo_from_score(score: float, games: int) -> float:
+    """Performance difference in Elo for a score over `games`; a perfect or zero score is pulled in by
+    half a game so the figure stays finite."""
+    if not games or math.isnan(score):
+        return float("nan")
+    s = min(max(score, 0.5 / games), 1 - 0.5 / games)
+    return 400.0 * math.log10(s / (1.0 - s))
+
+
+def network_mover(forward, *, temperature: float = 0.0, seed: int = 0) -> Mover:
+    """A mover from an eval-mode `forward(obs, mask) -> (logits, value)`: argmax at temperature 0,
+    otherwise sampling from the tempered legal policy."""
+    generator = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def move(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        obs = torch.from_numpy(env.obs[envs])
+        mask = torch.from_numpy(env.mask[envs])
+        logits, _ = forward(obs, mask)
+        if temperature <= 0:
+            return logits.argmax(-1).numpy()
+        probs = torch.softmax(logits / temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()
+
+    return move
+
+
+def play_match(
+    agent: Mover,
+    opponent: Mover,
+    games: int,
+    *,
+    max_plies: int = 256,
+    parallel: int = 32,
+    seed: int = 0,
+    keep_records: bool = True,
+) -> MatchResult:
+    """`games` games, the agent Black in half of them. Each parallel env plays a fixed quota of games,
+    so short games are not over-represented when the match stops."""
+    assert games >= 1, "a match needs at least one game"
+    rng = np.random.default_rng(seed)
+    n = min(parallel, games)
+    quota = np.array([games // n + (i < games % n) for i in range(n)])
+    env = VecEnv(n, max_plies=max_plies)
+    agent_colour = np.arange(n) % 2  # env i starts with the agent as Black when i is even
+    played = np.zeros(n, dtype=int)
+    result = MatchResult()
+    lengths: list[int] = []
+    while (played < quota).any():
+        active = played < quota
+        turns = np.array([g.turn for g in env.games])
+        agent_envs = np.flatnonzero(active & (turns == agent_colour))
+        other_envs = np.flatnonzero(active & (turns != agent_colour))
+        actions = np.zeros(n, dtype=np.int64)
+        if agent_envs.size:
+            actions[agent_envs] = agent(env, agent_envs, rng)
+        if other_envs.size:
+            actions[other_envs] = opponent(env, other_envs, rng)
+        res = env.step(actions, active=active)
+        for ep in res.episodes:
+            colour = int(agent_colour[ep.env])
+            result.games += 1
+            result.reasons[ep.reason] = result.reasons.get(ep.reason, 0) + 1
+            lengths.append(ep.length)
+            if ep.winner is None:
+                result.draws += 1
+                outcome = "draw"
+            elif ep.winner == colour:
+                result.wins += 1
+                outcome = "win"
+            else:
+                result.losses += 1
+                outcome = "loss"
+            if keep_records:
+                result.records.append(
+                    {
+                        "agent_colour": "black" if colour == 0 else "white",
+                        "outcome": outcome,
+                        "reason": ep.reason,
+                        "plies": ep.length,
+                        "moves": [cshogi.move_to_usi(m) for m in ep.moves],
+                    }
+                )
+            played[ep.env] += 1
+            agent_colour[ep.env] ^= 1
+    result.mean_length = float(np.mean(lengths))
+    return result
+
+
+def load_policy(path: str):
+    """A checkpoint's network in eval mode, ready for `network_mover`."""
+    from trainer.checkpoint import load_checkpoint
+    from trainer.model import ModelArgs, build_model
+
+    data = load_checkpoint(path)
+    model = build_model(ModelArgs(**data["model_args"]))
+    model.load_state_dict(data["model"])
+    model.eval()
+    return model, data
+
+
+def evaluate_checkpoint(
+    path: str,
+    *,
+    games: int = 200,
+    max_plies: int = 256,
+    opponents: list[str] | None = None,
+    against: list[str] | None = None,
+    seed: int = 0,
+    threads: int | None = None,
+    records_path: str | None = None,
+) -> dict:
+    """`python -m trainer eval`: scores, Elo differences and (optionally) every game as JSON lines."""
+    import json
+
+    from trainer.loop import default_threads
+    from trainer.selfplay import greedy_mover, random_mover
+
+    torch.set_num_threads(threads or default_threads())
+    scripted = {"random": random_mover, "greedy": greedy_mover}
+    model, data = load_policy(path)
+    agent = network_mover(model)
+    matches: dict[str, MatchResult] = {}
+    for name in opponents if opponents is not None else ["random", "greedy"]:
+        if name not in scripted:
+            raise ValueError(f"unknown opponent {name!r}; expected one of {sorted(scripted)}")
+        matches[name] = play_match(agent, scripted[name], games, max_plies=max_plies, seed=seed)
+    for other in against or []:
+        rival, _ = load_policy(other)
+        matches[other] = play_match(
+            network_mover(model, temperature=1.0, seed=seed),
+            network_mover(rival, temperature=1.0, seed=seed + 1),
+            games,
+            max_plies=max_plies,
+            seed=seed,
+        )
+    if records_path:
+        with open(records_path, "w") as f:
+            for name, match in matches.items():
+                for rec in match.records:
+                    f.write(json.dumps({"opponent": name, **rec}) + "\n")
+    return {
+        "checkpoint": path,
+        "update": data["update"],
+        "samples": data.get("samples"),
+        "games": games,
+        "matches": {name: m.as_dict() for name, m in matches.items()},
+    }

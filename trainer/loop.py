@@ -1,0 +1,372 @@
+"""The training loop: collect, compute advantages, update, report; checkpoints and evaluation on a
+schedule. It reads like the algorithm (cleanrl's order); everything around it is a plain function.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainer.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    prune,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
+from trainer.compile import compile_model
+from trainer.config import TrainConfig
+from trainer.evaluate import elo_from_score, network_mover, play_match
+from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
+from trainer.ppo import PPOSettings, Rollout, gae, lr_at, ppo_update
+from trainer.selfplay import Collector, greedy_mover, random_mover
+from trainer.shogi.actions import N_ACTIONS
+from trainer.shogi.features import N_PLANES
+from trainer.shogi.game import BLACK, REASONS
+
+MetricsSink = Callable[[int, dict], None]
+
+
+def default_threads() -> int:
+    """Leave one core for the server and the showcase game on a small machine."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    updates: int
+    samples: int
+    seconds: float
+    stopped_by: str
+    last_metrics: dict
+    compile_status: dict
+    checkpoint: str | None
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (or a caller); the loop finishes the current update, saves and returns."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self.event.set()
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+
+def _install_signal_handlers(stop: StopFlag) -> list:
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    previous = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous.append((sig, signal.getsignal(sig)))
+        signal.signal(sig, lambda signum, _frame: stop.set(signal.Signals(signum).name))
+    return previous
+
+
+def _selfplay_metrics(episodes, vs_opponent) -> dict:
+    out: dict[str, float] = {}
+    if episodes:
+        out["selfplay/games"] = len(episodes)
+        out["selfplay/game_length"] = float(np.mean([e.length for e in episodes]))
+        for reason in REASONS:
+            out[f"selfplay/result_{reason}"] = sum(e.reason == reason for e in episodes)
+        out["selfplay/black_win_rate"] = sum(e.winner == BLACK for e in episodes) / len(episodes)
+    if vs_opponent:
+        score = [1.0 if e.winner == colour else 0.5 if e.winner is None else 0.0 for e, colour in vs_opponent]
+        out["curriculum/games"] = len(vs_opponent)
+        out["curriculum/score_vs_random"] = float(np.mean(score))
+    return out
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    on_metrics: MetricsSink | None = None,
+    stop: StopFlag | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train until `cfg.run.updates` or `cfg.run.minutes` (or a stop signal); returns a summary."""
+    stop = stop or StopFlag()
+    previous_handlers = _install_signal_handlers(stop)
+    try:
+        return _train(cfg, resume=resume, on_metrics=on_metrics, stop=stop, progress=progress)
+    finally:
+        for sig, handler in previous_handlers:
+            signal.signal(sig, handler)
+
+
+def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progress: bool) -> TrainResult:
+    torch.set_num_threads(cfg.run.threads or default_threads())
+    run_dir = Path(cfg.run.run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    margs: ModelArgs = model_args_from_config(cfg.model)
+
+    torch.manual_seed(cfg.run.seed)
+    np_rng = np.random.default_rng(cfg.run.seed)
+    model = build_model(margs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.ppo.learning_rate, eps=1e-5)
+    start_update, samples_done, elapsed_before = 0, 0, 0.0
+    elo_state = {"elo": None, "snapshot": None}
+    resumed_from = None
+    latest = ckpt_dir / "latest.pt"
+    if resume and latest.exists():
+        data = load_checkpoint(latest, model_args=asdict(margs))
+        model.load_state_dict(data["model"])
+        optimizer.load_state_dict(data["optimizer"])
+        start_update, samples_done = data["update"], data["samples"]
+        elapsed_before = data.get("elapsed_s", 0.0)
+        elo_state = data.get("elo_state", elo_state)
+        restore_rng(data["rng"], np_rng)
+        resumed_from = str(latest)
+
+    n_envs = cfg.env.num_envs + cfg.curriculum.random_opponent_envs
+    collector = Collector(
+        cfg.env.num_envs,
+        max_plies=cfg.env.max_plies,
+        gamma=cfg.ppo.gamma,
+        material_shaping=cfg.reward.material_shaping,
+        random_opponent_envs=cfg.curriculum.random_opponent_envs,
+        seed=int(np_rng.integers(2**31)),
+        start_sfens=cfg.env.start_sfens or None,
+    )
+    sample_obs, sample_mask = collector._obs_mask()
+    mb = cfg.ppo.minibatch_size
+    train_obs = torch.from_numpy(np.resize(sample_obs, (mb, *sample_obs.shape[1:])))
+    train_mask = torch.from_numpy(np.resize(sample_mask, (mb, *sample_mask.shape[1:])))
+    compiled = compile_model(
+        model,
+        cfg.compile.mode,
+        (torch.from_numpy(sample_obs.copy()), torch.from_numpy(sample_mask.copy())),
+        (train_obs, train_mask),
+        tolerance=cfg.compile.tolerance,
+    )
+
+    record = {
+        "config": cfg.model_dump(),
+        "model_args": asdict(margs),
+        "parameters": count_parameters(model),
+        "compile": compiled.status.as_dict(),
+        "reward": {"plain_result": True, "material_shaping": cfg.reward.material_shaping},
+        "curriculum": {"random_opponent_envs": cfg.curriculum.random_opponent_envs},
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "resumed_from": resumed_from,
+        "start_update": start_update,
+        "started_at": time.time(),
+    }
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+
+    infer, train_fwd = compiled.infer_forward, compiled.train_forward
+    settings = PPOSettings(
+        update_epochs=cfg.ppo.update_epochs,
+        minibatch_size=mb,
+        clip_coef=cfg.ppo.clip_coef,
+        clip_vloss=cfg.ppo.clip_vloss,
+        ent_coef=cfg.ppo.ent_coef,
+        vf_coef=cfg.ppo.vf_coef,
+        max_grad_norm=cfg.ppo.max_grad_norm,
+        norm_adv=cfg.ppo.norm_adv,
+        target_kl=cfg.ppo.target_kl,
+        amp=cfg.ppo.amp,
+    )
+    generator = torch.Generator().manual_seed(cfg.run.seed + start_update)
+
+    def act(obs: torch.Tensor, mask: torch.Tensor):
+        logits, value = infer(obs, mask)
+        dist = torch.distributions.Categorical(logits=logits)
+        action = dist.sample()
+        return action, dist.log_prob(action), value
+
+    @torch.no_grad()
+    def value_of(obs: torch.Tensor) -> torch.Tensor:
+        was_training = model.training
+        model.eval()
+        try:
+            return model.get_value(obs)
+        finally:
+            model.train(was_training)
+
+    rollout = Rollout.empty(cfg.ppo.num_steps, n_envs, N_PLANES, N_ACTIONS)
+    planned = cfg.run.updates
+    deadline = time.monotonic() + cfg.run.minutes * 60 if cfg.run.minutes else None
+    metrics_path = run_dir / "metrics.jsonl"
+    update = start_update
+    metrics: dict = {}
+    started = time.perf_counter()
+    checkpoint_path = None
+    stopped_by = "updates"
+
+    def snapshot(path: Path) -> Path:
+        return save_checkpoint(
+            path,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "update": update,
+                "samples": samples_done,
+                "elapsed_s": elapsed_before + time.perf_counter() - started,
+                "config": cfg.model_dump(),
+                "model_args": asdict(margs),
+                "rng": rng_state(np_rng),
+                "elo_state": elo_state,
+            },
+        )
+
+    with metrics_path.open("a") as metrics_file:
+        while True:
+            if planned is not None and update >= start_update + planned:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                stopped_by = "minutes"
+                break
+            if stop:
+                stopped_by = stop.reason or "stop"
+                break
+            progress_frac = (update - start_update) / planned if planned else 0.0
+            lr = lr_at(cfg.ppo.lr_schedule, cfg.ppo.learning_rate, progress_frac)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            model.eval()
+            stats = collector.collect(rollout, act, value_of)
+            advantages, returns = gae(
+                rollout.rewards,
+                rollout.values,
+                rollout.next_values,
+                rollout.next_sign,
+                rollout.terminated,
+                rollout.truncated,
+                cfg.ppo.gamma,
+                cfg.ppo.gae_lambda,
+            )
+            model.train()
+            t_update = time.perf_counter()
+            metrics = ppo_update(
+                train_fwd,
+                optimizer,
+                list(model.parameters()),
+                rollout,
+                advantages,
+                returns,
+                settings,
+                generator,
+            )
+            update_s = time.perf_counter() - t_update
+            update += 1
+            samples_done += stats.steps
+            metrics.update(_selfplay_metrics(stats.episodes, stats.vs_opponent))
+            metrics["ppo/lr"] = lr
+            metrics["perf/sps"] = stats.steps / (stats.seconds + update_s)
+            metrics["perf/collect_sps"] = stats.steps / stats.seconds
+            metrics["perf/update_sps"] = stats.steps * settings.update_epochs / update_s
+            metrics["perf/samples"] = samples_done
+
+            if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
+                metrics.update(_evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot))
+
+            line = {"update": update, "time": time.time(), **metrics}
+            metrics_file.write(json.dumps(line) + "\n")
+            metrics_file.flush()
+            if on_metrics is not None:
+                on_metrics(update, metrics)
+            if progress:
+                _progress(update, planned and start_update + planned, metrics)
+            if update % cfg.checkpoint.every_updates == 0:
+                checkpoint_path = snapshot(latest)
+                snapshot(ckpt_dir / f"update_{update:06d}.pt")
+                prune(ckpt_dir, cfg.checkpoint.keep)
+    if progress:
+        print(file=sys.stderr)
+    if update > start_update:
+        checkpoint_path = snapshot(latest)
+    return TrainResult(
+        run_dir=str(run_dir),
+        updates=update,
+        samples=samples_done,
+        seconds=elapsed_before + time.perf_counter() - started,
+        stopped_by=stopped_by,
+        last_metrics=metrics,
+        compile_status=compiled.status.as_dict(),
+        checkpoint=str(checkpoint_path) if checkpoint_path else None,
+    )
+
+
+def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> dict:
+    """Scheduled evaluation: vs random, vs greedy, vs the previous evaluation snapshot; Elo ladder."""
+    model.eval()
+    # Eager here: match batches vary in size, and a static compiled graph would retrace for each.
+    agent = network_mover(model)
+    games, plies, seed = cfg.eval.games, cfg.eval.max_plies, cfg.run.seed + update
+    vs_random = play_match(agent, random_mover, games, max_plies=plies, seed=seed)
+    vs_greedy = play_match(agent, greedy_mover, games, max_plies=plies, seed=seed)
+    out = {
+        "eval/vs_random": vs_random.score,
+        "eval/vs_greedy": vs_greedy.score,
+        "eval/vs_random_wins": vs_random.wins,
+        "eval/vs_random_mate_rate": vs_random.reasons.get("checkmate", 0) / vs_random.games,
+    }
+    if elo_state["snapshot"] is None or not Path(elo_state["snapshot"]).exists():
+        elo_state["elo"] = vs_random.elo_diff  # the random mover anchors the ladder at 0
+    else:
+        previous = build_model(model.args)
+        previous.load_state_dict(load_checkpoint(elo_state["snapshot"])["model"])
+        previous.eval()
+        vs_prev = play_match(
+            network_mover(model, temperature=1.0, seed=seed),
+            network_mover(previous, temperature=1.0, seed=seed + 1),
+            games,
+            max_plies=plies,
+            seed=seed,
+        )
+        out["eval/vs_previous"] = vs_prev.score
+        elo_state["elo"] = elo_state["elo"] + elo_from_score(vs_prev.score, vs_prev.games)
+    out["eval/elo"] = elo_state["elo"]
+    path = snapshot(ckpt_dir / f"eval_{update:06d}.pt")
+    elo_state["snapshot"] = str(path)
+    games_dir = run_dir / "games"
+    games_dir.mkdir(exist_ok=True)
+    with (games_dir / f"eval_{update:06d}.jsonl").open("w") as f:
+        for opponent, match in (("random", vs_random), ("greedy", vs_greedy)):
+            for rec in match.records:
+                f.write(json.dumps({"update": update, "opponent": opponent, **rec}) + "\n")
+    return out
+
+
+def _progress(update: int, total: int | None, m: dict) -> None:
+    def fmt(key, spec):
+        v = m.get(key)
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    head = f"update {update}" + (f"/{total}" if total else "")
+    if total:
+        done = int(30 * min(update / total, 1.0))
+        head = f"[{'#' * done}{'.' * (30 - done)}] " + head
+    text = (
+        f"\r{head}  sps {fmt('perf/sps', '.0f')}  kl {fmt('ppo/approx_kl', '.4f')}"
+        f"  entropy {fmt('losses/entropy', '.2f')}  black win {fmt('selfplay/black_win_rate', '.2f')}"
+        f"  vs random {fmt('eval/vs_random', '.2f')}"
+    )
+    print(text, end="", file=sys.stderr, flush=True)
+
+
+__all__ = ["CheckpointError", "StopFlag", "TrainResult", "default_threads", "train"]

@@ -1,0 +1,268 @@
+"""Experience collection: self-play over a VecEnv, optional games against a scripted opponent, and the
+scripted movers (uniform random, one-ply greedy) that evaluation and the curriculum use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from trainer.ppo import Rollout
+from trainer.shogi.actions import moves_to_actions
+from trainer.shogi.features import HAND_MAX
+from trainer.shogi.game import BLACK
+from trainer.shogi.vecenv import Episode, VecEnv
+
+# Material values (pawn = 1) indexed by our piece planes P L N S G B R K +P +L +N +S +B +R.
+_BOARD_VALUES = np.array([1, 3, 4, 5, 6, 8, 10, 0, 7, 6, 6, 6, 10, 12], dtype=np.float32)
+_HAND_VALUES = np.array([1, 3, 4, 5, 6, 8, 10], dtype=np.float32)
+# One weight per observation plane: own pieces and hand positive, the opponent's negative.
+PLANE_MATERIAL = np.concatenate(
+    [
+        _BOARD_VALUES,
+        -_BOARD_VALUES,
+        _HAND_VALUES * HAND_MAX,
+        -_HAND_VALUES * HAND_MAX,
+        np.zeros(4, np.float32),
+    ]
+)
+# cshogi piece type (1..14: P L N S B R G K +P +L +N +S +B +R) -> value of capturing it.
+_CAPTURE_VALUE = np.array([0, 1, 3, 4, 5, 8, 10, 6, 0, 7, 6, 6, 6, 10, 12], dtype=np.float32)
+
+
+def material(obs: np.ndarray) -> np.ndarray:
+    """(N, 46, 9, 9) observations -> (N,) material balance from the side to move's view, pawn = 1.
+
+    Board planes hold 0/1 per square; hand planes hold count / max over the whole plane, so one
+    square of each hand plane times max recovers the count.
+    """
+    board = obs[:, :28].sum(axis=(2, 3))
+    hands = obs[:, 28:42, 0, 0]
+    return board @ PLANE_MATERIAL[:28] + hands @ PLANE_MATERIAL[28:42]
+
+
+# --- scripted movers: (VecEnv, env indices, rng) -> actions for those envs --------------------------
+
+Mover = Callable[[VecEnv, np.ndarray, np.random.Generator], np.ndarray]
+
+
+def random_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random legal move for each listed env."""
+    return env.sample_random_actions(rng)[envs]
+
+
+def greedy_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One ply of look-ahead: mate in one if there is one, else the most valuable capture (ties at
+    random), else a random legal move."""
+    out = np.empty(len(envs), dtype=np.int64)
+    for k, i in enumerate(envs.tolist()):
+        game = env.games[i]
+        board = game.board
+        white = board.turn != BLACK
+        mate = board.mate_move_in_1ply()
+        if mate:
+            out[k] = int(moves_to_actions(np.array([mate]), white)[0])
+            continue
+        legal = np.array(game._legal, dtype=np.int64)
+        gains = _CAPTURE_VALUE[(legal >> 20) & 0xF]
+        best = np.flatnonzero(gains == gains.max()) if gains.max() > 0 else np.arange(len(legal))
+        out[k] = int(moves_to_actions(legal[rng.choice(best)], white))
+    return out
+
+
+# --- the agent against a scripted opponent -----------------------------------------------------------
+
+
+@dataclass
+class OpponentStep:
+    obs: np.ndarray
+    mask: np.ndarray
+    reward: np.ndarray  # from the agent's view
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    next_sign: np.ndarray  # +1 where the final/next state has the agent to move, -1 otherwise
+    episodes: list[tuple[Episode, int]] = field(default_factory=list)  # (episode, agent colour)
+
+
+class OpponentEnv:
+    """Envs where the agent plays one colour (alternating by game) and `opponent` the other. Each
+    `step` takes the agent's moves and plays the opponent's replies, so every returned observation has
+    the agent to move."""
+
+    def __init__(self, num_envs: int, opponent: Mover, rng: np.random.Generator, *, max_plies: int):
+        self.env = VecEnv(num_envs, max_plies=max_plies)
+        self.opponent = opponent
+        self.rng = rng
+        self.agent_colour = np.array([i % 2 for i in range(num_envs)])  # half start as White
+        self.num_envs = num_envs
+        self._reply(np.ones(num_envs, dtype=bool), [])
+
+    @property
+    def obs(self) -> np.ndarray:
+        return self.env.obs
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.env.mask
+
+    def _opponent_to_move(self) -> np.ndarray:
+        return np.array([g.turn for g in self.env.games]) != self.agent_colour
+
+    def _reply(self, fresh: np.ndarray, episodes: list, result: OpponentStep | None = None) -> None:
+        """Let the opponent move wherever it is to move. Where the reply ends an agent transition
+        (`fresh` False: the game was already in progress), it becomes that transition's outcome."""
+        while True:
+            todo = self._opponent_to_move()
+            if not todo.any():
+                return
+            envs = np.flatnonzero(todo)
+            actions = np.zeros(self.num_envs, dtype=np.int64)
+            actions[envs] = self.opponent(self.env, envs, self.rng)
+            res = self.env.step(actions, active=todo)
+            for ep in res.episodes:
+                episodes.append((ep, int(self.agent_colour[ep.env])))
+                self.agent_colour[ep.env] ^= 1
+            if result is not None:
+                ended = (res.terminated | res.truncated) & ~fresh
+                result.reward[ended] = -res.reward[ended]
+                result.terminated[ended] = res.terminated[ended]
+                result.truncated[ended] = res.truncated[ended]
+                result.final_obs[ended] = res.final_obs[ended]
+                result.next_sign[ended] = 1.0
+            fresh = fresh | res.terminated | res.truncated  # a reset game's first reply is no outcome
+
+    def step(self, actions: np.ndarray) -> OpponentStep:
+        res = self.env.step(actions)
+        done = res.terminated | res.truncated
+        out = OpponentStep(
+            obs=res.obs,
+            mask=res.mask,
+            reward=res.reward.copy(),
+            terminated=res.terminated.copy(),
+            truncated=res.truncated.copy(),
+            final_obs=res.final_obs.copy(),
+            next_sign=np.where(done, -1.0, 1.0).astype(np.float32),
+        )
+        for ep in res.episodes:
+            out.episodes.append((ep, int(self.agent_colour[ep.env])))
+            self.agent_colour[ep.env] ^= 1
+        self._reply(done.copy(), out.episodes, out)
+        return out
+
+
+# --- collection into rollout storage ------------------------------------------------------------------
+
+
+@dataclass
+class CollectStats:
+    episodes: list[Episode]
+    vs_opponent: list[tuple[Episode, int]]
+    steps: int
+    seconds: float
+
+
+class Collector:
+    """Fills a Rollout from `num_envs` self-play envs plus optional curriculum envs, in that order."""
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        max_plies: int,
+        gamma: float,
+        material_shaping: float,
+        random_opponent_envs: int,
+        seed: int,
+        start_sfens: list[str] | None = None,
+    ):
+        self.rng = np.random.default_rng(seed)
+        self.selfplay = VecEnv(num_envs, max_plies=max_plies, start_sfen=start_sfens)
+        self.curriculum = (
+            OpponentEnv(random_opponent_envs, random_mover, self.rng, max_plies=max_plies)
+            if random_opponent_envs
+            else None
+        )
+        self.num_envs = num_envs + random_opponent_envs
+        self.gamma = gamma
+        # Potential phi = coefficient * material balance / 100: taking a rook (balance +20) is worth
+        # 0.2 x the coefficient, against 1 for winning the game.
+        self.shaping = material_shaping / 100.0
+        self.reason_counts: Counter[str] = Counter()
+
+    def _obs_mask(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.curriculum is None:
+            return self.selfplay.obs, self.selfplay.mask
+        return (
+            np.concatenate([self.selfplay.obs, self.curriculum.obs]),
+            np.concatenate([self.selfplay.mask, self.curriculum.mask]),
+        )
+
+    @torch.no_grad()
+    def collect(self, rollout: Rollout, act: Callable, value_of: Callable) -> CollectStats:
+        """`act(obs, mask) -> (actions, logprobs, values)` on tensors; `value_of(obs) -> values`."""
+        start = time.perf_counter()
+        n_self = self.selfplay.num_envs
+        episodes: list[Episode] = []
+        vs_opponent: list[tuple[Episode, int]] = []
+        T = rollout.actions.shape[0]
+        obs, mask = self._obs_mask()
+        for t in range(T):
+            rollout.obs[t] = torch.from_numpy(obs)
+            rollout.masks[t] = torch.from_numpy(mask)
+            actions, logprobs, values = act(rollout.obs[t], rollout.masks[t])
+            rollout.actions[t] = actions
+            rollout.logprobs[t] = logprobs
+            rollout.values[t] = values
+            phi_before = material(obs) if self.shaping else None
+
+            a = actions.numpy()
+            res = self.selfplay.step(a[:n_self])
+            reward = [res.reward]
+            terminated, truncated = [res.terminated], [res.truncated]
+            final_obs, next_sign = [res.final_obs], [np.full(n_self, -1.0, np.float32)]
+            episodes += res.episodes
+            if self.curriculum is not None:
+                cur = self.curriculum.step(a[n_self:])
+                reward.append(cur.reward)
+                terminated.append(cur.terminated)
+                truncated.append(cur.truncated)
+                final_obs.append(cur.final_obs)
+                next_sign.append(cur.next_sign)
+                vs_opponent += cur.episodes
+            reward = np.concatenate(reward)
+            terminated, truncated = np.concatenate(terminated), np.concatenate(truncated)
+            sign = np.concatenate(next_sign)
+            obs, mask = self._obs_mask()
+            final = np.concatenate(final_obs) if len(final_obs) > 1 else final_obs[0]
+
+            if phi_before is not None:
+                # Potential-based shaping F = gamma * phi(s') - phi(s), phi from each mover's view;
+                # the potential of a terminal state is 0 so shaping cannot change who should win.
+                phi_next = np.where(truncated, material(final), material(obs)) * sign
+                phi_next[terminated] = 0.0
+                reward = reward + self.shaping * (self.gamma * phi_next - phi_before)
+
+            rollout.rewards[t] = torch.from_numpy(reward.astype(np.float32))
+            rollout.terminated[t] = torch.from_numpy(terminated)
+            rollout.truncated[t] = torch.from_numpy(truncated)
+            rollout.next_sign[t] = torch.from_numpy(sign)
+            rollout.next_values[t] = 0.0  # filled below: truncation now, live envs from the next step
+            if truncated.any():
+                idx = np.flatnonzero(truncated)
+                rollout.next_values[t, idx] = value_of(torch.from_numpy(final[idx]))
+            if t > 0:
+                live = ~(rollout.terminated[t - 1] | rollout.truncated[t - 1])
+                rollout.next_values[t - 1] = torch.where(live, rollout.values[t], rollout.next_values[t - 1])
+        # Bootstrap the last step from the position each env is in now.
+        live = ~(rollout.terminated[T - 1] | rollout.truncated[T - 1])
+        tail = value_of(torch.from_numpy(obs))
+        rollout.next_values[T - 1] = torch.where(live, tail, rollout.next_values[T - 1])
+        for ep in episodes:
+            self.reason_counts[ep.reason] += 1
+        return CollectStats(episodes, vs_opponent, T * self.num_envs, time.perf_counter() - start)
