@@ -98,3 +98,26 @@ def test_cli_reports_config_errors_without_a_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert "ppo.clip_coef" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_config_field_is_documented():
+    text = (ROOT / "docs" / "config.md").read_text()
+    for section_name, section in TrainConfig.model_fields.items():
+        assert f"[{section_name}]" in text, section_name
+        for field_name in section.annotation.model_fields:
+            assert f"\n{field_name} =" in text, f"{section_name}.{field_name} missing from docs/config.md"
+
+
+def test_asking_for_cuda_without_one_is_a_clear_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer", "train", "--run-dir", str(tmp_path), "--set", "run.device='cuda'"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "run.device" in result.stderr and "Traceback" not in result.stderr

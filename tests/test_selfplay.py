@@ -93,3 +93,10 @@ def test_elo_from_score():
     assert elo_from_score(0.5, 10) == 0.0
     assert elo_from_score(0.75, 100) == pytest.approx(400 * np.log10(3))
     assert np.isfinite(elo_from_score(1.0, 20)) and elo_from_score(1.0, 20) > 500
+
+
+def test_greedy_mover_in_check_plays_a_legal_move():
+    # Black is in check from the promoted knight on 6h; cshogi's mate search would still offer G*2c.
+    env = VecEnv(1, start_sfen="2G6/8S/4NL2k/2P6/+BP1N3pP/BL1PPPP2/P2KS2PR/3+n4L/LS1G2GNS b G8Pr 111")
+    (action,) = greedy_mover(env, np.array([0]), np.random.default_rng(0))
+    assert env.mask[0, action]

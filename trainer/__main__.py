@@ -47,6 +47,15 @@ def _add_bench(sub) -> None:
     env.add_argument("--envs", type=int, default=64, help="number of games the VecEnv steps together")
     env.add_argument("--max-plies", type=int, default=512, help="ply cap for both phases")
     env.add_argument("--json", action="store_true", help="print one JSON object")
+    learn = bench_sub.add_parser(
+        "learn", help="train for N minutes, then score 200 games (the learning benchmark)"
+    )
+    learn.add_argument("--config", default="configs/cpu-small-30min.toml")
+    learn.add_argument("--minutes", type=float, help="override the config's run.minutes")
+    learn.add_argument("--games", type=int, default=200)
+    learn.add_argument("--run-dir", help="override the config's run.run_dir")
+    learn.add_argument("--fresh", action="store_true", help="delete the run dir first")
+    learn.add_argument("--json", action="store_true")
     tr = bench_sub.add_parser("train", help="collection and update samples/s per preset, eager and compiled")
     tr.add_argument("--presets", default="cpu-small,production")
     tr.add_argument("--envs", type=int, default=64)
@@ -77,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.seconds <= 0 or args.envs < 1:
             parser.error("--seconds must be positive and --envs at least 1")
         print_result(bench_env(args.seconds, args.envs, args.max_plies), args.json)
+        return 0
+    if args.command == "bench" and args.target == "learn":
+        from trainer.bench import bench_learn, print_result
+
+        result = bench_learn(
+            args.config, minutes=args.minutes, games=args.games, run_dir=args.run_dir, fresh=args.fresh
+        )
+        print_result(result, args.json)
         return 0
     if args.command == "bench" and args.target == "train":
         from trainer.bench import bench_train, print_result
@@ -151,6 +168,9 @@ def _train(parser, args) -> int:
         result = train(cfg, resume=args.resume, progress=not args.json)
     except CheckpointError as exc:
         print(f"error: cannot resume: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:  # e.g. run.device asks for CUDA on a machine without it
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = {
         "run_dir": result.run_dir,

@@ -188,3 +188,61 @@ def bench_train(
             }
         out["presets"][name] = rows
     return out
+
+
+def bench_learn(
+    config_path: str, *, minutes: float | None, games: int, run_dir: str | None, fresh: bool
+) -> dict:
+    """Train from `config_path` for its minutes, then score the final checkpoint over `games` games
+    against the random mover, the greedy mover and the 5-minute snapshot; report the curve."""
+    import shutil
+    from pathlib import Path
+
+    from trainer.config import load_config
+    from trainer.evaluate import evaluate_checkpoint
+    from trainer.loop import train
+
+    cfg = load_config(config_path, run__minutes=minutes, run__run_dir=run_dir)
+    if 5.0 not in cfg.checkpoint.at_minutes:
+        cfg.checkpoint.at_minutes = [*cfg.checkpoint.at_minutes, 5.0]
+    if fresh and Path(cfg.run.run_dir).exists():
+        shutil.rmtree(cfg.run.run_dir)
+    result = train(cfg, progress=True)
+    five = Path(cfg.run.run_dir) / "checkpoints" / "minute_5.pt"
+    final = evaluate_checkpoint(
+        result.checkpoint,
+        games=games,
+        max_plies=cfg.eval.max_plies,
+        against=[str(five)] if five.exists() else [],
+        seed=12345,
+        threads=cfg.run.threads,
+        records_path=str(Path(cfg.run.run_dir) / "games" / "final_eval.jsonl"),
+    )
+    curve = []
+    with open(Path(cfg.run.run_dir) / "metrics.jsonl") as f:
+        for line in f:
+            m = json.loads(line)
+            if "eval/vs_random" in m:
+                curve.append(
+                    {
+                        "update": m["update"],
+                        "samples": m["perf/samples"],
+                        "vs_random": m["eval/vs_random"],
+                        "vs_greedy": m["eval/vs_greedy"],
+                        "elo": round(m["eval/elo"], 1),
+                    }
+                )
+    matches = final["matches"]
+    return {
+        "benchmark": "learn",
+        "config": config_path,
+        "minutes": round(result.seconds / 60, 2),
+        "updates": result.updates,
+        "samples": result.samples,
+        "final_games": games,
+        "score_vs_random": matches["random"]["score"],
+        "score_vs_greedy": matches["greedy"]["score"],
+        "score_vs_5min": matches[str(five)]["score"] if str(five) in matches else None,
+        "matches": matches,
+        "curve": curve,
+    }

@@ -87,6 +87,8 @@ class CheckpointSection(Section):
     every_updates: int = Field(20, ge=1)
     keep: int = Field(3, ge=1)
     """Periodic checkpoints kept besides `latest.pt` and the milestone snapshots."""
+    at_minutes: list[float] = []
+    """Also keep a snapshot `minute_<M>.pt` once this much training time has passed (e.g. [5])."""
 
 
 class EvalSection(Section):
@@ -97,6 +99,8 @@ class EvalSection(Section):
 
 
 class RunSection(Section):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto = cuda when available; the environment and rollout storage always stay on the CPU."""
     seed: int = 1
     threads: int | None = Field(None, ge=1)
     """torch threads; default leaves a core for the server and showcase (cores - 1, at least 1)."""

@@ -55,12 +55,16 @@ def network_mover(forward, *, temperature: float = 0.0, seed: int = 0) -> Mover:
     """A mover from an eval-mode `forward(obs, mask) -> (logits, value)`: argmax at temperature 0,
     otherwise sampling from the tempered legal policy."""
     generator = torch.Generator().manual_seed(seed)
+    device = (
+        next(forward.parameters()).device if isinstance(forward, torch.nn.Module) else torch.device("cpu")
+    )
 
     @torch.no_grad()
     def move(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        obs = torch.from_numpy(env.obs[envs])
-        mask = torch.from_numpy(env.mask[envs])
+        obs = torch.from_numpy(env.obs[envs]).to(device)
+        mask = torch.from_numpy(env.mask[envs]).to(device)
         logits, _ = forward(obs, mask)
+        logits = logits.float().cpu()
         if temperature <= 0:
             return logits.argmax(-1).numpy()
         probs = torch.softmax(logits / temperature, dim=-1)
@@ -179,6 +183,9 @@ def evaluate_checkpoint(
             seed=seed,
         )
     if records_path:
+        from pathlib import Path
+
+        Path(records_path).parent.mkdir(parents=True, exist_ok=True)
         with open(records_path, "w") as f:
             for name, match in matches.items():
                 for rec in match.records:

@@ -27,7 +27,7 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.compile import compile_model
-from trainer.config import TrainConfig
+from trainer.config import ConfigError, TrainConfig
 from trainer.evaluate import elo_from_score, network_mover, play_match
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
 from trainer.ppo import PPOSettings, Rollout, gae, lr_at, ppo_update
@@ -37,6 +37,15 @@ from trainer.shogi.features import N_PLANES
 from trainer.shogi.game import BLACK, REASONS
 
 MetricsSink = Callable[[int, dict], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; asking for CUDA without one is an error, not a fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("run.device: 'cuda' was asked for but no CUDA device is available")
+    return torch.device(name)
 
 
 def default_threads() -> int:
@@ -123,14 +132,15 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
 
     torch.manual_seed(cfg.run.seed)
     np_rng = np.random.default_rng(cfg.run.seed)
-    model = build_model(margs)
+    device = resolve_device(cfg.run.device)
+    model = build_model(margs).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.ppo.learning_rate, eps=1e-5)
     start_update, samples_done, elapsed_before = 0, 0, 0.0
     elo_state = {"elo": None, "snapshot": None}
     resumed_from = None
     latest = ckpt_dir / "latest.pt"
     if resume and latest.exists():
-        data = load_checkpoint(latest, model_args=asdict(margs))
+        data = load_checkpoint(latest, model_args=asdict(margs))  # tensors land on the CPU
         model.load_state_dict(data["model"])
         optimizer.load_state_dict(data["optimizer"])
         start_update, samples_done = data["update"], data["samples"]
@@ -156,8 +166,8 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
     compiled = compile_model(
         model,
         cfg.compile.mode,
-        (torch.from_numpy(sample_obs.copy()), torch.from_numpy(sample_mask.copy())),
-        (train_obs, train_mask),
+        (torch.from_numpy(sample_obs.copy()).to(device), torch.from_numpy(sample_mask.copy()).to(device)),
+        (train_obs.to(device), train_mask.to(device)),
         tolerance=cfg.compile.tolerance,
     )
 
@@ -169,6 +179,7 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
         "reward": {"plain_result": True, "material_shaping": cfg.reward.material_shaping},
         "curriculum": {"random_opponent_envs": cfg.curriculum.random_opponent_envs},
         "threads": torch.get_num_threads(),
+        "device": str(device),
         "torch": torch.__version__,
         "resumed_from": resumed_from,
         "start_update": start_update,
@@ -188,21 +199,22 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
         norm_adv=cfg.ppo.norm_adv,
         target_kl=cfg.ppo.target_kl,
         amp=cfg.ppo.amp,
+        device=str(device),
     )
     generator = torch.Generator().manual_seed(cfg.run.seed + start_update)
 
     def act(obs: torch.Tensor, mask: torch.Tensor):
-        logits, value = infer(obs, mask)
+        logits, value = infer(obs.to(device, non_blocking=True), mask.to(device, non_blocking=True))
         dist = torch.distributions.Categorical(logits=logits)
         action = dist.sample()
-        return action, dist.log_prob(action), value
+        return action.cpu(), dist.log_prob(action).cpu(), value.cpu()
 
     @torch.no_grad()
     def value_of(obs: torch.Tensor) -> torch.Tensor:
         was_training = model.training
         model.eval()
         try:
-            return model.get_value(obs)
+            return model.get_value(obs.to(device)).cpu()
         finally:
             model.train(was_training)
 
@@ -291,6 +303,11 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
                 on_metrics(update, metrics)
             if progress:
                 _progress(update, planned and start_update + planned, metrics)
+            trained_min = (elapsed_before + time.perf_counter() - started) / 60
+            for mark in cfg.checkpoint.at_minutes:
+                path = ckpt_dir / f"minute_{mark:g}.pt"
+                if trained_min >= mark and not path.exists():
+                    snapshot(path)
             if update % cfg.checkpoint.every_updates == 0:
                 checkpoint_path = snapshot(latest)
                 snapshot(ckpt_dir / f"update_{update:06d}.pt")

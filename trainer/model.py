@@ -26,6 +26,7 @@ from trainer.shogi.actions import N_ACTIONS
 from trainer.shogi.features import N_PLANES
 
 ModelKind = Literal["restower", "baseline"]
+PolicyHeadKind = Literal["bilinear", "linear"]
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,12 @@ class ModelArgs:
     width: int = 64  # channels in the tower
     se_ratio: float = 0.25  # SE bottleneck = width * se_ratio; 0 disables SE
     value_hidden: int = 128  # hidden units of the value MLP
+    policy_head: PolicyHeadKind = "bilinear"  # restower only: "bilinear" or DESIGN.md's "linear"
+    policy_dim: int = 32  # bilinear head: per-square query/key size
 
     def __post_init__(self):
         assert self.kind in ("restower", "baseline"), f"unknown model kind {self.kind!r}"
+        assert self.policy_head in ("bilinear", "linear"), f"unknown policy head {self.policy_head!r}"
         assert self.depth >= 0 and self.width >= 1, f"depth >= 0 and width >= 1, got {self}"
         assert 0 <= self.se_ratio <= 1, f"se_ratio must be in [0, 1], got {self.se_ratio}"
 
@@ -124,6 +128,40 @@ class PolicyHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(F.relu(self.norm(self.conv(x))).flatten(1))  # (B, 13527) unmasked logits
+
+
+def _off_diagonal_index() -> torch.Tensor:
+    """Positions of the 12,960 board actions in a flattened (from 81, to 81, promote 2) grid: for each
+    from-square the other 80 squares in order, each twice, exactly the action layout."""
+    idx = [(f * 81 + t) * 2 + p for f in range(81) for t in range(81) if t != f for p in (0, 1)]
+    return torch.tensor(idx, dtype=torch.long)
+
+
+class BilinearPolicyHead(nn.Module):
+    """Move logits from per-square features: a board move scores `<q_promote(from), k(to)>`, a drop
+    scores a per-square, per-piece linear read-out.
+
+    The DESIGN.md head squeezes the board into 2 planes (162 numbers) before a linear map to 13,527
+    logits, so it cannot tell which piece a move captures; this head relates the two squares of every
+    move directly and costs a fifth of the multiply-adds.
+    """
+
+    def __init__(self, channels: int, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.query = nn.Conv2d(channels, 2 * dim, 1)  # one query per square for each promote flag
+        self.key = nn.Conv2d(channels, dim, 1)
+        self.drop = nn.Conv2d(channels, 7, 1)
+        self.register_buffer("board_index", _off_diagonal_index(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        q = self.query(x).reshape(b, 2, self.dim, 81)  # (B, promote, d, from)
+        k = self.key(x).reshape(b, self.dim, 81)  # (B, d, to)
+        pairs = torch.einsum("bpdf,bdt->bftp", q, k) * self.dim**-0.5  # (B, from, to, promote)
+        board = pairs.reshape(b, -1)[:, self.board_index]  # (B, 12960)
+        drops = self.drop(x).reshape(b, 7, 81).transpose(1, 2).reshape(b, 81 * 7)  # (B, to * 7 + piece)
+        return torch.cat([board, drops], dim=1)  # (B, 13527)
 
 
 class ValueHead(nn.Module):
@@ -213,7 +251,11 @@ class ActorCriticResTower(ActorCriticBase):
             nn.ReLU(),
         )
         self.blocks = nn.ModuleList(ResidualBlock(args.width, args.se_ratio) for _ in range(args.depth))
-        self.policy = PolicyHead(args.width)
+        self.policy = (
+            BilinearPolicyHead(args.width, args.policy_dim)
+            if args.policy_head == "bilinear"
+            else PolicyHead(args.width)
+        )
         self.value = ValueHead(args.width, args.value_hidden)
 
     def trunk(self, obs: torch.Tensor, insight: bool = False) -> tuple[torch.Tensor, Insight | None]:

@@ -99,6 +99,7 @@ class PPOSettings:
     norm_adv: bool = True
     target_kl: float | None = None
     amp: bool = False  # bfloat16 autocast for the forward pass
+    device: str = "cpu"  # where the network lives; storage stays on the CPU
 
 
 def histogram(x: torch.Tensor) -> list[int]:
@@ -157,17 +158,20 @@ def ppo_update(
         order = torch.randperm(batch, generator=generator)
         for start in range(0, batch, mb):
             idx = order[start : start + mb]
-            mask = b_masks[idx]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.amp):
-                logits, new_value = forward(b_obs[idx], mask)
+            dev = settings.device
+            mask = b_masks[idx].to(dev, non_blocking=True)
+            with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=settings.amp):
+                logits, new_value = forward(b_obs[idx].to(dev, non_blocking=True), mask)
             logits = masked_logits(logits.float(), mask)
             new_value = new_value.float()
             logp_all = torch.log_softmax(logits, dim=-1)
-            new_logprob = logp_all.gather(1, b_actions[idx, None]).squeeze(1)
+            new_logprob = logp_all.gather(1, b_actions[idx, None].to(dev)).squeeze(1)
             entropy = legal_entropy(logits, mask)
 
-            ratio, approx_kl, clipfrac = policy_stats(new_logprob, b_logprobs[idx], settings.clip_coef)
-            adv = b_adv[idx]
+            ratio, approx_kl, clipfrac = policy_stats(
+                new_logprob, b_logprobs[idx].to(dev), settings.clip_coef
+            )
+            adv = b_adv[idx].to(dev)
             if settings.norm_adv:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
             pg_loss = torch.max(

@@ -64,8 +64,9 @@ def greedy_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.
         game = env.games[i]
         board = game.board
         white = board.turn != BLACK
-        mate = board.mate_move_in_1ply()
-        if mate:
+        # cshogi's mate search assumes the mover is not in check; it can name an illegal move otherwise.
+        mate = 0 if game.in_check else board.mate_move_in_1ply()
+        if mate and mate in game._legal:
             out[k] = int(moves_to_actions(np.array([mate]), white)[0])
             continue
         legal = np.array(game._legal, dtype=np.int64)

@@ -1,0 +1,96 @@
+"""Model shapes, masking, the bilinear head's action layout, insight outputs, presets."""
+
+import math
+
+import torch
+
+from trainer.model import (
+    PRESETS,
+    ActorCritic,
+    ActorCriticResTower,
+    BilinearPolicyHead,
+    ModelArgs,
+    build_model,
+)
+from trainer.shogi.actions import DROP_BASE, N_ACTIONS, decode_action
+from trainer.shogi.vecenv import VecEnv
+
+
+def batch(n: int = 3):
+    env = VecEnv(n)
+    rng = __import__("numpy").random.default_rng(0)
+    for _ in range(7):
+        env.step(env.sample_random_actions(rng))
+    return torch.from_numpy(env.obs.copy()), torch.from_numpy(env.mask.copy())
+
+
+def test_bilinear_head_puts_each_square_pair_at_its_action_index():
+    torch.manual_seed(0)
+    head = BilinearPolicyHead(channels=5, dim=4)
+    x = torch.randn(2, 5, 9, 9)
+    logits = head(x)
+    assert logits.shape == (2, N_ACTIONS)
+    q = head.query(x).reshape(2, 2, 4, 81)
+    k = head.key(x).reshape(2, 4, 81)
+    d = head.drop(x).reshape(2, 7, 81)
+    for action in [0, 1, 159, 160, 9718, 9719, 12959, DROP_BASE, DROP_BASE + 40 * 7 + 3, N_ACTIONS - 1]:
+        frm, to, promote, piece = decode_action(action, 0)
+        if piece is None:
+            expected = (q[:, int(promote), :, frm] * k[:, :, to]).sum(-1) / math.sqrt(4)
+        else:
+            expected = d[:, piece, to]
+        assert torch.allclose(logits[:, action], expected, atol=1e-5), action
+
+
+def test_forward_masks_illegal_moves_and_values_are_bounded():
+    obs, mask = batch()
+    for args in (PRESETS["cpu-small"], ModelArgs(kind="baseline", width=4, value_hidden=8)):
+        model = build_model(args).eval()
+        with torch.no_grad():
+            logits, value = model(obs, mask)
+            probs = torch.softmax(logits, -1)
+        assert probs[~mask].max() == 0 and torch.allclose(probs.sum(-1), torch.ones(3))
+        assert ((value > -1) & (value < 1)).all()
+
+
+def test_get_action_and_value_scores_given_actions_and_samples_legal_ones():
+    torch.manual_seed(1)
+    obs, mask = batch()
+    model = build_model(ModelArgs(depth=1, width=8, value_hidden=8)).eval()
+    with torch.no_grad():
+        action, logprob, entropy, value = model.get_action_and_value(obs, mask)
+        assert mask[torch.arange(3), action].all()
+        again = model.get_action_and_value(obs, mask, action)
+        assert torch.allclose(again[1], logprob) and torch.allclose(again[3], value)
+        assert torch.allclose(model.get_value(obs), value)
+        greedy = model.get_action_and_value(obs, mask, temperature=0)[0]
+        logits, _ = model(obs, mask)
+        assert torch.equal(greedy, logits.argmax(-1))
+        assert (entropy > 0).all()
+
+
+def test_insight_comes_from_the_same_pass():
+    obs, mask = batch()
+    tower = ActorCriticResTower(ModelArgs(depth=2, width=8, se_ratio=0.5, value_hidden=8)).eval()
+    with torch.no_grad():
+        *_, seen = tower.get_action_and_value(obs, mask, return_insight=True)
+    assert len(seen.gates) == len(seen.activations) == 2
+    assert seen.gates[0].shape == (3, 8) and ((seen.gates[0] > 0) & (seen.gates[0] < 1)).all()
+    assert seen.activations[1].shape == (3, 8, 9, 9)
+    no_se = ActorCriticResTower(ModelArgs(depth=1, width=8, se_ratio=0.0, value_hidden=8)).eval()
+    with torch.no_grad():
+        *_, seen = no_se.get_action_and_value(obs, mask, return_insight=True)
+    assert seen.gates == [None]
+    baseline = ActorCritic(ModelArgs(kind="baseline", width=4, value_hidden=8))
+    with torch.no_grad():
+        *_, seen = baseline.get_action_and_value(obs, mask, return_insight=True)
+    assert seen.activations[0].shape == (3, 4, 9, 9)
+
+
+def test_presets():
+    prod = PRESETS["production"]
+    assert (prod.depth, prod.width, prod.se_ratio) == (9, 256, 0.25)
+    linear = build_model(ModelArgs(depth=1, width=8, value_hidden=8, policy_head="linear"))
+    obs, mask = batch(2)
+    with torch.no_grad():
+        assert linear(obs, mask)[0].shape == (2, N_ACTIONS)
