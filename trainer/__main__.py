@@ -21,6 +21,10 @@ def _add_train(sub) -> None:
     p.add_argument("--compile", dest="compile_mode", help="off, default, reduce-overhead or max-autotune")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/checkpoints/latest.pt")
     p.add_argument(
+        "--server", help="publish to this ws://.../ws/trainer (token from $SHOWCASE_TRAINER_TOKEN)"
+    )
+    p.add_argument("--token", help="trainer token (prefer the environment variable: argv is visible to ps)")
+    p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="any config field"
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
@@ -30,9 +34,10 @@ def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="a checkpoint against random, greedy and earlier checkpoints")
     p.add_argument("checkpoint")
     p.add_argument("--games", type=int, default=200)
-    p.add_argument("--max-plies", type=int, default=256)
+    p.add_argument("--max-plies", type=int, default=512, help="game cap (the rules default is 512)")
     p.add_argument("--against", action="append", default=[], help="an earlier checkpoint (repeatable)")
     p.add_argument("--opponents", default="random,greedy", help="scripted opponents, comma-separated")
+    p.add_argument("--temperature", type=float, default=0.0, help="agent sampling temperature; 0 = argmax")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int)
     p.add_argument("--records", help="write every game (USI moves, result) to this JSON-lines file")
@@ -56,6 +61,15 @@ def _add_bench(sub) -> None:
     learn.add_argument("--run-dir", help="override the config's run.run_dir")
     learn.add_argument("--fresh", action="store_true", help="delete the run dir first")
     learn.add_argument("--json", action="store_true")
+    ins = bench_sub.add_parser("insight", help="per-move insight cost as a ratio to a plain forward pass")
+    ins.add_argument("--presets", default="cpu-small,production")
+    ins.add_argument("--positions", type=int, default=16)
+    ins.add_argument("--threads", type=int)
+    ins.add_argument("--json", action="store_true")
+    tel = bench_sub.add_parser("telemetry", help="training samples/s with publishing on and off")
+    tel.add_argument("--updates", type=int, default=12)
+    tel.add_argument("--threads", type=int)
+    tel.add_argument("--json", action="store_true")
     tr = bench_sub.add_parser("train", help="collection and update samples/s per preset, eager and compiled")
     tr.add_argument("--presets", default="cpu-small,production")
     tr.add_argument("--envs", type=int, default=64)
@@ -73,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_train(sub)
     _add_eval(sub)
     _add_bench(sub)
+    proto = sub.add_parser("protocol", help="the wire protocol")
+    proto.add_argument("--schema", action="store_true", help="print the JSON Schema of every message")
     demo = sub.add_parser("demo", help="play one game between random movers and print it with notation")
     demo.add_argument("--seed", type=int, default=None)
     demo.add_argument("--max-plies", type=int, default=512)
@@ -94,6 +110,17 @@ def main(argv: list[str] | None = None) -> int:
             args.config, minutes=args.minutes, games=args.games, run_dir=args.run_dir, fresh=args.fresh
         )
         print_result(result, args.json)
+        return 0
+    if args.command == "bench" and args.target == "insight":
+        from trainer.bench import bench_insight, print_result
+
+        presets = [p for p in args.presets.split(",") if p]
+        print_result(bench_insight(presets, positions=args.positions, threads=args.threads), args.json)
+        return 0
+    if args.command == "bench" and args.target == "telemetry":
+        from trainer.bench import bench_telemetry, print_result
+
+        print_result(bench_telemetry(updates=args.updates, threads=args.threads), args.json)
         return 0
     if args.command == "bench" and args.target == "train":
         from trainer.bench import bench_train, print_result
@@ -126,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             threads=args.threads,
             records_path=args.records,
+            temperature=args.temperature,
         )
         if args.json:
             print(json.dumps(result))
@@ -135,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"vs {name:24s} score {match['score']:.3f}  W/D/L {match['wins']}/{match['draws']}/"
                     f"{match['losses']}  Elo {match['elo_diff']:+.0f}  mean plies {match['mean_length']:.0f}"
                 )
+        return 0
+    if args.command == "protocol":
+        from trainer.protocol import PAYLOADS, PROTOCOL_VERSION, json_schema
+
+        if args.schema:
+            print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        else:
+            print(f"protocol v{PROTOCOL_VERSION}: " + ", ".join(PAYLOADS))
         return 0
     if args.command == "demo":
         from trainer.demo import run_demo
@@ -160,12 +196,13 @@ def _train(parser, args) -> int:
             run__seed=args.seed,
             run__threads=args.threads,
             compile__mode=args.compile_mode,
+            live__server_url=args.server,
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        result = train(cfg, resume=args.resume, progress=not args.json)
+        result = train(cfg, resume=args.resume, progress=not args.json, token=args.token)
     except CheckpointError as exc:
         print(f"error: cannot resume: {exc}", file=sys.stderr)
         return 2

@@ -212,7 +212,7 @@ def bench_learn(
     final = evaluate_checkpoint(
         result.checkpoint,
         games=games,
-        max_plies=cfg.eval.max_plies,
+        max_plies=DEFAULT_MAX_PLIES,  # the rules' cap; in-training evaluations use a shorter one
         against=[str(five)] if five.exists() else [],
         seed=12345,
         threads=cfg.run.threads,
@@ -245,4 +245,129 @@ def bench_learn(
         "score_vs_5min": matches[str(five)]["score"] if str(five) in matches else None,
         "matches": matches,
         "curve": curve,
+    }
+
+
+def bench_insight(
+    presets: list[str], *, positions: int = 16, repeats: int = 3, threads: int | None = None
+) -> dict:
+    """Per-move insight (`analyse`: forward with the block outputs, value backward for saliency, top
+    moves named, maps) against a plain batch-1 forward of the same network, on the same positions."""
+    import statistics
+
+    import torch
+
+    from trainer.insight import analyse
+    from trainer.loop import default_threads
+    from trainer.model import PRESETS, build_model
+    from trainer.shogi.actions import legal_mask
+    from trainer.shogi.features import observe
+    from trainer.shogi.game import Game
+
+    torch.set_num_threads(threads or default_threads())
+    rng = random.Random(0)
+    games = []
+    while len(games) < positions:
+        game = Game()
+        for _ in range(rng.randrange(10, 120)):
+            if game.is_over:
+                break
+            game.push(rng.choice(game.legal_moves()))
+        if not game.is_over:
+            games.append(game)
+    out: dict = {
+        "benchmark": "insight",
+        "threads": torch.get_num_threads(),
+        "positions": positions,
+        "presets": {},
+    }
+    for name in presets:
+        torch.manual_seed(0)
+        model = build_model(PRESETS[name]).eval()
+        inputs = [(torch.from_numpy(observe(g))[None], torch.from_numpy(legal_mask(g))[None]) for g in games]
+        with torch.no_grad():
+            model(*inputs[0])  # warm-up
+        analyse(model, games[0])
+        plain, insight = [], []
+        for _ in range(repeats):
+            for (obs, mask), game in zip(inputs, games, strict=True):
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    model(obs, mask)
+                t1 = time.perf_counter()
+                analyse(model, game)
+                t2 = time.perf_counter()
+                plain.append(t1 - t0)
+                insight.append(t2 - t1)
+        p, i = statistics.median(plain), statistics.median(insight)
+        out["presets"][name] = {
+            "plain_forward_ms": round(p * 1000, 2),
+            "insight_ms": round(i * 1000, 2),
+            "ratio": round(i / p, 2),
+        }
+    return out
+
+
+def bench_telemetry(*, updates: int = 12, threads: int | None = None) -> dict:
+    """Training samples/s with the live side on (publisher to a loopback sink, showcase game playing)
+    and off, alternating runs in one process so machine noise hits both alike."""
+    import asyncio
+    import socket
+    import tempfile
+    import threading
+
+    from websockets.asyncio.server import serve
+
+    from trainer.config import load_config
+    from trainer.loop import train
+
+    received = {"messages": 0}
+    stop = threading.Event()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def sink(ws):
+        async for _ in ws:
+            received["messages"] += 1
+
+    async def serve_until_stopped():
+        async with serve(sink, "127.0.0.1", port):
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    server = threading.Thread(target=lambda: asyncio.run(serve_until_stopped()), daemon=True)
+    server.start()
+    time.sleep(0.3)
+    sps: dict[str, list[float]] = {"on": [], "off": []}
+    base = [
+        f"run.updates={updates}",
+        "eval.every_updates=0",
+        "checkpoint.every_updates=1000",
+        "live.move_interval_s=2.0",
+    ]
+    if threads:
+        base.append(f"run.threads={threads}")
+    try:
+        for mode in ("off", "on", "off", "on"):
+            with tempfile.TemporaryDirectory() as tmp:
+                overrides = [*base, f"run.run_dir='{tmp}'"]
+                if mode == "on":
+                    overrides.append(f"live.server_url='ws://127.0.0.1:{port}/ws/trainer'")
+                cfg = load_config(None, overrides)
+                start = time.perf_counter()
+                result = train(cfg, token="bench")
+                sps[mode].append(result.samples / (time.perf_counter() - start))
+    finally:
+        stop.set()
+        server.join(5)
+    on, off = sum(sps["on"]) / 2, sum(sps["off"]) / 2
+    return {
+        "benchmark": "telemetry",
+        "updates_per_run": updates,
+        "samples_per_s_on": round(on, 1),
+        "samples_per_s_off": round(off, 1),
+        "ratio": round(on / off, 3),
+        "messages_received": received["messages"],
+        "runs": {k: [round(v, 1) for v in vs] for k, vs in sps.items()},
     }

@@ -109,6 +109,20 @@ class RunSection(Section):
     minutes: float | None = Field(None, gt=0)
 
 
+class LiveSection(Section):
+    server_url: str | None = None
+    """ws://host:port/ws/trainer of the showcase server; unset = train without publishing."""
+    token_env: str = "SHOWCASE_TRAINER_TOKEN"
+    """Environment variable holding the trainer token (kept out of the config and run records)."""
+    showcase: bool = True
+    """Play the paced showcase game while publishing."""
+    move_interval_s: float = Field(2.0, gt=0, le=600)
+    temperature: float = Field(0.5, ge=0)
+    """Showcase sampling temperature (0 = always the top move); insight shows the untempered policy."""
+    max_queued_events: int = Field(2000, ge=1)
+    """Moves, games and milestones kept while the server is away; later ones are dropped and counted."""
+
+
 class TrainConfig(Section):
     model: ModelSection = ModelSection()
     env: EnvSection = EnvSection()
@@ -119,6 +133,7 @@ class TrainConfig(Section):
     checkpoint: CheckpointSection = CheckpointSection()
     eval: EvalSection = EvalSection()
     run: RunSection = RunSection()
+    live: LiveSection = LiveSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

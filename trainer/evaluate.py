@@ -157,6 +157,7 @@ def evaluate_checkpoint(
     seed: int = 0,
     threads: int | None = None,
     records_path: str | None = None,
+    temperature: float = 0.0,
 ) -> dict:
     """`python -m trainer eval`: scores, Elo differences and (optionally) every game as JSON lines."""
     import json
@@ -167,7 +168,7 @@ def evaluate_checkpoint(
     torch.set_num_threads(threads or default_threads())
     scripted = {"random": random_mover, "greedy": greedy_mover}
     model, data = load_policy(path)
-    agent = network_mover(model)
+    agent = network_mover(model, temperature=temperature, seed=seed)
     matches: dict[str, MatchResult] = {}
     for name in opponents if opponents is not None else ["random", "greedy"]:
         if name not in scripted:
@@ -195,5 +196,7 @@ def evaluate_checkpoint(
         "update": data["update"],
         "samples": data.get("samples"),
         "games": games,
+        "max_plies": max_plies,
+        "temperature": temperature,
         "matches": {name: m.as_dict() for name, m in matches.items()},
     }

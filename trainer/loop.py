@@ -112,22 +112,28 @@ def train(
     on_metrics: MetricsSink | None = None,
     stop: StopFlag | None = None,
     progress: bool = False,
+    token: str | None = None,
 ) -> TrainResult:
-    """Train until `cfg.run.updates` or `cfg.run.minutes` (or a stop signal); returns a summary."""
+    """Train until `cfg.run.updates` or `cfg.run.minutes` (or a stop signal); returns a summary.
+    With `cfg.live.server_url`, metrics, evaluations, milestones and the showcase game are published."""
     stop = stop or StopFlag()
     previous_handlers = _install_signal_handlers(stop)
     try:
-        return _train(cfg, resume=resume, on_metrics=on_metrics, stop=stop, progress=progress)
+        return _train(cfg, resume=resume, on_metrics=on_metrics, stop=stop, progress=progress, token=token)
     finally:
         for sig, handler in previous_handlers:
             signal.signal(sig, handler)
 
 
-def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progress: bool) -> TrainResult:
+def _train(
+    cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progress: bool, token
+) -> TrainResult:
     torch.set_num_threads(cfg.run.threads or default_threads())
     run_dir = Path(cfg.run.run_dir)
     ckpt_dir = run_dir / "checkpoints"
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ckpt_dir.glob(".*.tmp"):  # left by a kill during a save; the real files are intact
+        stale.unlink(missing_ok=True)
     margs: ModelArgs = model_args_from_config(cfg.model)
 
     torch.manual_seed(cfg.run.seed)
@@ -171,7 +177,9 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
         tolerance=cfg.compile.tolerance,
     )
 
+    started_at = time.time()
     record = {
+        "run_id": f"{run_dir.name}-{int(started_at)}",
         "config": cfg.model_dump(),
         "model_args": asdict(margs),
         "parameters": count_parameters(model),
@@ -183,9 +191,14 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
         "torch": torch.__version__,
         "resumed_from": resumed_from,
         "start_update": start_update,
-        "started_at": time.time(),
+        "started_at": started_at,
     }
     (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+    live = None
+    if cfg.live.server_url:
+        from trainer.live import Live
+
+        live = Live(cfg, model, record, token=token, start_update=start_update).start()
 
     infer, train_fwd = compiled.infer_forward, compiled.train_forward
     settings = PPOSettings(
@@ -244,74 +257,80 @@ def _train(cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progre
             },
         )
 
-    with metrics_path.open("a") as metrics_file:
-        while True:
-            if planned is not None and update >= start_update + planned:
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                stopped_by = "minutes"
-                break
-            if stop:
-                stopped_by = stop.reason or "stop"
-                break
-            progress_frac = (update - start_update) / planned if planned else 0.0
-            lr = lr_at(cfg.ppo.lr_schedule, cfg.ppo.learning_rate, progress_frac)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+    try:
+        with metrics_path.open("a") as metrics_file:
+            while True:
+                if planned is not None and update >= start_update + planned:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    stopped_by = "minutes"
+                    break
+                if stop:
+                    stopped_by = stop.reason or "stop"
+                    break
+                progress_frac = (update - start_update) / planned if planned else 0.0
+                lr = lr_at(cfg.ppo.lr_schedule, cfg.ppo.learning_rate, progress_frac)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
 
-            model.eval()
-            stats = collector.collect(rollout, act, value_of)
-            advantages, returns = gae(
-                rollout.rewards,
-                rollout.values,
-                rollout.next_values,
-                rollout.next_sign,
-                rollout.terminated,
-                rollout.truncated,
-                cfg.ppo.gamma,
-                cfg.ppo.gae_lambda,
-            )
-            model.train()
-            t_update = time.perf_counter()
-            metrics = ppo_update(
-                train_fwd,
-                optimizer,
-                list(model.parameters()),
-                rollout,
-                advantages,
-                returns,
-                settings,
-                generator,
-            )
-            update_s = time.perf_counter() - t_update
-            update += 1
-            samples_done += stats.steps
-            metrics.update(_selfplay_metrics(stats.episodes, stats.vs_opponent))
-            metrics["ppo/lr"] = lr
-            metrics["perf/sps"] = stats.steps / (stats.seconds + update_s)
-            metrics["perf/collect_sps"] = stats.steps / stats.seconds
-            metrics["perf/update_sps"] = stats.steps * settings.update_epochs / update_s
-            metrics["perf/samples"] = samples_done
+                model.eval()
+                stats = collector.collect(rollout, act, value_of)
+                advantages, returns = gae(
+                    rollout.rewards,
+                    rollout.values,
+                    rollout.next_values,
+                    rollout.next_sign,
+                    rollout.terminated,
+                    rollout.truncated,
+                    cfg.ppo.gamma,
+                    cfg.ppo.gae_lambda,
+                )
+                model.train()
+                t_update = time.perf_counter()
+                metrics = ppo_update(
+                    train_fwd,
+                    optimizer,
+                    list(model.parameters()),
+                    rollout,
+                    advantages,
+                    returns,
+                    settings,
+                    generator,
+                )
+                update_s = time.perf_counter() - t_update
+                update += 1
+                samples_done += stats.steps
+                metrics.update(_selfplay_metrics(stats.episodes, stats.vs_opponent))
+                metrics["ppo/lr"] = lr
+                metrics["perf/sps"] = stats.steps / (stats.seconds + update_s)
+                metrics["perf/collect_sps"] = stats.steps / stats.seconds
+                metrics["perf/update_sps"] = stats.steps * settings.update_epochs / update_s
+                metrics["perf/samples"] = samples_done
 
-            if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
-                metrics.update(_evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot))
+                if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
+                    metrics.update(_evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot))
 
-            line = {"update": update, "time": time.time(), **metrics}
-            metrics_file.write(json.dumps(line) + "\n")
-            metrics_file.flush()
-            if on_metrics is not None:
-                on_metrics(update, metrics)
-            if progress:
-                _progress(update, planned and start_update + planned, metrics)
-            trained_min = (elapsed_before + time.perf_counter() - started) / 60
-            for mark in cfg.checkpoint.at_minutes:
-                path = ckpt_dir / f"minute_{mark:g}.pt"
-                if trained_min >= mark and not path.exists():
-                    snapshot(path)
-            if update % cfg.checkpoint.every_updates == 0:
-                checkpoint_path = snapshot(latest)
-                snapshot(ckpt_dir / f"update_{update:06d}.pt")
-                prune(ckpt_dir, cfg.checkpoint.keep)
+                line = {"update": update, "time": time.time(), **metrics}
+                metrics_file.write(json.dumps(line) + "\n")
+                metrics_file.flush()
+                if on_metrics is not None:
+                    on_metrics(update, metrics)
+                if live is not None:
+                    live.after_update(update, samples_done, metrics, model)
+                if progress:
+                    _progress(update, planned and start_update + planned, metrics)
+                trained_min = (elapsed_before + time.perf_counter() - started) / 60
+                for mark in cfg.checkpoint.at_minutes:
+                    path = ckpt_dir / f"minute_{mark:g}.pt"
+                    if trained_min >= mark and not path.exists():
+                        snapshot(path)
+                if update % cfg.checkpoint.every_updates == 0:
+                    checkpoint_path = snapshot(latest)
+                    snapshot(ckpt_dir / f"update_{update:06d}.pt")
+                    prune(ckpt_dir, cfg.checkpoint.keep)
+    finally:
+        if live is not None:
+            live.stop()
     if progress:
         print(file=sys.stderr)
     if update > start_update:
@@ -341,6 +360,9 @@ def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> dic
         "eval/vs_greedy": vs_greedy.score,
         "eval/vs_random_wins": vs_random.wins,
         "eval/vs_random_mate_rate": vs_random.reasons.get("checkmate", 0) / vs_random.games,
+        "eval/vs_random_mate_wins": sum(
+            r["outcome"] == "win" and r["reason"] == "checkmate" for r in vs_random.records
+        ),
     }
     if elo_state["snapshot"] is None or not Path(elo_state["snapshot"]).exists():
         elo_state["elo"] = vs_random.elo_diff  # the random mover anchors the ladder at 0

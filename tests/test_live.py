@@ -1,0 +1,64 @@
+"""Integration: a short training run publishing to a loopback server; every message is valid protocol."""
+
+import json
+
+import jsonschema
+from fake_server import FakeServer, free_port
+
+from trainer.config import load_config
+from trainer.loop import train
+from trainer.protocol import json_schema
+from trainer.shogi.game import Game
+
+
+def test_training_run_publishes_valid_protocol(tmp_path):
+    port = free_port()
+    server = FakeServer(port).start()
+    cfg = load_config(
+        None,
+        [
+            f"run.run_dir='{tmp_path / 'run'}'",
+            "run.updates=3",
+            "run.threads=1",
+            "model.preset='custom'",
+            "model.depth=1",
+            "model.width=8",
+            "model.value_hidden=8",
+            "env.num_envs=8",
+            "env.max_plies=30",
+            "ppo.num_steps=8",
+            "ppo.minibatch_size=32",
+            "eval.every_updates=3",
+            "eval.games=4",
+            "eval.max_plies=20",
+            f"live.server_url='ws://127.0.0.1:{port}/ws/trainer'",
+            "live.move_interval_s=0.02",
+        ],
+    )
+    try:
+        result = train(cfg, token="tok")
+    finally:
+        server.stop()
+    assert result.updates == 3
+    validator = jsonschema.Draft202012Validator(json_schema())
+    messages = [json.loads(text) for text in server.raw]
+    for message in messages:
+        validator.validate(message)
+    kinds = [m["t"] for m in messages]
+    assert kinds[0] == "hello" and messages[0]["d"]["compile"]["requested_mode"] == "off"
+    assert kinds.count("metrics") == 3 and "eval" in kinds and "status" in kinds
+    assert [m["v"] for m in messages] == list(range(len(messages)))  # one connection, no gaps
+    metrics = [m["d"] for m in messages if m["t"] == "metrics"]
+    assert [m["update"] for m in metrics] == [1, 2, 3]
+    assert set(metrics[0]["histograms"]) == {"adv/hist_raw", "adv/hist_norm"}
+    # The showcase moves replay on a real board.
+    start = next(m["d"] for m in messages if m["t"] == "game_start")
+    moves = [m["d"] for m in messages if m["t"] == "move" and m["d"]["game_id"] == start["game_id"]]
+    assert moves, "the showcase should have played while training ran"
+    game = Game(start["start_sfen"])
+    for move in moves:
+        assert move["sfen_before"] == game.sfen()
+        game.push_usi(move["move"]["usi"])
+    assert server.auth == ["Bearer tok"]
+    statuses = [m["d"] for m in messages if m["t"] == "status"]
+    assert statuses[-1]["state"] == "stopping"  # conflated state goes out before queued events

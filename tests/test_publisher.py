@@ -1,0 +1,128 @@
+"""The publisher against a real websocket server on loopback: order, hello on every connect, bounded
+queue while the server is away, drop counts reported, reconnect after a restart, controls delivered."""
+
+import queue
+import time
+
+import pytest
+from fake_server import FakeServer, free_port
+
+from trainer.protocol import Control, Hello, Status, make
+from trainer.publisher import Publisher
+
+TOKEN = "s3cret-token"
+
+
+def hello() -> Hello:
+    return Hello(
+        protocol=1,
+        run_id="test",
+        config={},
+        model={"kind": "baseline"},
+        compile={"compiled": False},
+        device="cpu",
+        update=0,
+        reward={},
+        weights_version=0,
+    )
+
+
+def status(update: int) -> Status:
+    return Status(
+        state="training", update=update, samples=update * 10, weights_version=update, showcase="playing",
+        move_interval_s=2.0,
+    )  # fmt: skip
+
+
+def milestone(i: int) -> dict:
+    return {"kind": "kl_spike", "update": i, "title": f"m{i}", "detail": "d"}
+
+
+@pytest.fixture
+def port():
+    return free_port()
+
+
+def test_hello_first_then_messages_in_order_with_token(port):
+    server = FakeServer(port).start()
+    pub = Publisher(f"ws://127.0.0.1:{port}", TOKEN, hello).start()
+    try:
+        for i in range(5):
+            pub.publish("milestone", milestone(i))
+        envelope, first = server.take()
+        assert envelope.t == "hello" and envelope.v == 0 and isinstance(first, Hello)
+        got = [server.take() for _ in range(5)]
+        assert [p.update for _, p in got] == [0, 1, 2, 3, 4]
+        assert [e.v for e, _ in got] == [1, 2, 3, 4, 5]
+        assert server.auth == [f"Bearer {TOKEN}"]
+    finally:
+        pub.stop()
+        server.stop()
+
+
+def test_bounded_while_away_then_drops_reported_after_connect(port):
+    pub = Publisher(f"ws://127.0.0.1:{port}", TOKEN, hello, max_events=10, backoff_initial=0.05).start()
+    try:
+        for i in range(50):
+            pub.publish("milestone", milestone(i))  # no server: must neither block nor raise
+            pub.publish("status", status(i))
+        assert pub.pending() == 10 + 1  # ten events plus the latest status
+        assert pub.dropped["milestone"] == 40
+        server = FakeServer(port).start()
+        try:
+            envelope, _ = server.take()
+            assert envelope.t == "hello"
+            envelope, st = server.take()
+            assert envelope.t == "status" and st.update == 49 and st.dropped == {"milestone": 40}
+            kept = [server.take()[1].update for _ in range(10)]
+            assert kept == list(range(10))  # the oldest were kept, later ones counted as dropped
+        finally:
+            server.stop()
+    finally:
+        pub.stop()
+
+
+def test_reconnects_after_the_server_restarts_and_sends_hello_again(port):
+    server = FakeServer(port).start()
+    pub = Publisher(f"ws://127.0.0.1:{port}", TOKEN, hello, backoff_initial=0.05, backoff_max=0.2).start()
+    try:
+        assert server.take()[0].t == "hello"
+        server.stop()
+        deadline = time.monotonic() + 10
+        while pub.connected.is_set():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        pub.publish("milestone", milestone(7))
+        server = FakeServer(port).start()
+        envelope, _ = server.take()
+        assert envelope.t == "hello" and envelope.v == 0
+        assert server.take()[1].update == 7
+        assert pub.connects == 2
+    finally:
+        pub.stop()
+        server.stop()
+
+
+def test_controls_reach_the_handler_and_bad_ones_are_ignored(port):
+    server = FakeServer(port).start()
+    got: queue.Queue = queue.Queue()
+    pub = Publisher(f"ws://127.0.0.1:{port}", TOKEN, hello, on_control=got.put).start()
+    try:
+        server.take()
+        server.send({"t": "control", "v": 0, "ts": 0, "d": {"action": "explode"}})  # refused, logged
+        server.send({"t": "move", "v": 1, "ts": 0, "d": {}})  # not a server -> trainer message
+        server.send(make("control", Control(action="speed", seconds=3.0), seq=2))
+        control = got.get(timeout=5)
+        assert control.action == "speed" and control.seconds == 3.0
+        assert got.empty() and pub.connected.is_set()
+    finally:
+        pub.stop()
+        server.stop()
+
+
+def test_invalid_payload_is_refused_on_the_callers_side(port):
+    pub = Publisher(f"ws://127.0.0.1:{port}", TOKEN, hello)
+    with pytest.raises(ValueError, match="milestone"):
+        pub.publish("milestone", {"kind": "kl_spike"})
+    with pytest.raises(ValueError, match="hello"):
+        pub.publish("hello", hello())

@@ -1,0 +1,113 @@
+"""The paced showcase game: pause, step, speed, predict-hold and release, weight versions."""
+
+import queue
+import time
+
+import pytest
+import torch
+
+from trainer.model import ModelArgs, build_model
+from trainer.protocol import Control, make
+from trainer.shogi.game import Game
+from trainer.showcase import Showcase
+
+
+@pytest.fixture
+def feed():
+    """A showcase on a tiny model whose messages land in a queue, validated as protocol."""
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(depth=1, width=8, se_ratio=0.5, value_hidden=8))
+    messages: queue.Queue = queue.Queue()
+
+    def emit(t, payload):
+        make(t, payload, seq=0)  # every emitted message is valid protocol
+        messages.put((t, payload))
+
+    show = Showcase(model, emit, interval_s=0.01, temperature=1.0, max_plies=400, seed=1)
+    yield show, messages, model
+    show.stop()
+
+
+def next_of(messages: queue.Queue, kind: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            t, payload = messages.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if t == kind:
+            return payload
+    raise AssertionError(f"no {kind} within {timeout} s")
+
+
+def test_moves_replay_to_the_published_positions(feed):
+    show, messages, _ = feed
+    show.start()
+    start = next_of(messages, "game_start")
+    game = Game(start.start_sfen)
+    for ply in range(1, 6):
+        move = next_of(messages, "move")
+        assert move.game_id == start.game_id and move.ply == ply
+        assert move.sfen_before == game.sfen()
+        game.push_usi(move.move.usi)
+        assert move.sfen_after == game.sfen()
+        assert move.insight is not None and len(move.insight.top) == 5
+
+
+def test_pause_holds_and_step_plays_exactly_one(feed):
+    show, messages, _ = feed
+    show.pause()
+    show.start()
+    next_of(messages, "game_start")
+    time.sleep(0.3)  # thirty intervals: nothing may come while paused
+    assert messages.empty()
+    show.step()
+    assert next_of(messages, "move").ply == 1
+    time.sleep(0.2)
+    assert messages.empty() and show.state == "paused"
+    show.resume()
+    assert next_of(messages, "move").ply == 2
+
+
+def test_predict_hold_publishes_pending_then_plays_exactly_that_move(feed):
+    show, messages, _ = feed
+    show.start()
+    next_of(messages, "move")
+    show.handle(Control(action="predict_hold", poll_id="p1"))
+    pending = next_of(messages, "pending_move")
+    time.sleep(0.2)
+    assert messages.empty() and show.state == "held"  # nothing is played while held
+    show.handle(Control(action="release", poll_id="p1"))
+    played = next_of(messages, "move")
+    assert played.ply == pending.ply and played.move == pending.move
+    assert played.sfen_before == pending.sfen_before and played.insight == pending.insight
+    assert show.state == "playing"
+
+
+def test_speed_change_applies_to_the_next_move(feed):
+    show, messages, _ = feed
+    show.start()
+    next_of(messages, "move")
+    show.handle(Control(action="speed", seconds=30.0))
+    time.sleep(0.1)  # a move already being thought about may still land: let it, then drain
+    while not messages.empty():
+        messages.get_nowait()
+    with pytest.raises(queue.Empty):
+        messages.get(timeout=0.5)  # at 30 s per move nothing else comes soon
+    show.set_speed("fast")
+    assert next_of(messages, "move", timeout=5)
+    with pytest.raises(ValueError):
+        show.set_speed(0)
+
+
+def test_new_weights_bump_the_version_mid_game(feed):
+    show, messages, model = feed
+    show.start()
+    first = next_of(messages, "move")
+    assert first.weights_version == 0
+    version = show.update_weights(model.state_dict())
+    assert version == 1
+    later = next_of(messages, "move")
+    while later.ply <= first.ply + 1:
+        later = next_of(messages, "move")
+    assert later.weights_version == 1 and later.game_id == first.game_id

@@ -1,0 +1,147 @@
+"""What the network sees in one position: top moves, value, SE-weighted attention, activation and
+saliency maps, policy mass, game phase, and the time it took.
+
+One forward pass gives the policy, the value, the SE gates and the block activations; value saliency
+needs the gradient of the value with respect to the input, i.e. one backward pass through that same
+graph. Every map is 81 floats in board coordinates, `index = (file - 1) * 9 + (rank - 1)`, un-rotated
+when White is to move (the network sees White's positions rotated 180 degrees).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trainer.model import ActorCriticBase, masked_logits
+from trainer.protocol import Insight, Maps, TopMove
+from trainer.shogi.actions import DROP_BASE, N_ACTIONS, N_DROP_PIECES, action_to_move, legal_mask
+from trainer.shogi.features import observe
+from trainer.shogi.game import WHITE, Game
+from trainer.shogi.notation import names
+
+# Material for the phase rule (pawn = 1), by cshogi piece type P L N S B R G K +P +L +N +S +B +R.
+_HAND_VALUE = (1, 3, 4, 5, 6, 8, 10)  # hand order P L N S G B R
+
+PHASE_RULE = (
+    "opening: no piece captured or promoted yet and at most 40 plies played; endgame: pieces in hand worth "
+    "15 or more (pawn 1, lance 3, knight 4, silver 5, gold 6, bishop 8, rook 10) or 4 or more promoted "
+    "pieces on the board; middlegame otherwise"
+)
+
+
+def game_phase(game: Game) -> str:
+    """Opening / middlegame / endgame by PHASE_RULE (material and development, no search)."""
+    board = game.board
+    hands = board.pieces_in_hand
+    in_hand = sum(n * v for side in hands for n, v in zip(side, _HAND_VALUE, strict=True))
+    promoted = sum(1 for p in board.pieces if p and (p & 15) >= 9)
+    if in_hand == 0 and promoted == 0 and board.move_number <= 41:
+        return "opening"
+    if in_hand >= 15 or promoted >= 4:
+        return "endgame"
+    return "middlegame"
+
+
+def _to_board(values: np.ndarray, white: bool) -> np.ndarray:
+    """(..., 81) in the side to move's frame -> board coordinates (reverse the squares for White)."""
+    return values[..., ::-1] if white else values
+
+
+def _unit(x: np.ndarray) -> list[float]:
+    """Scale non-negative values into [0, 1] by their maximum (all zeros stay zeros)."""
+    top = float(x.max()) if x.size else 0.0
+    return (x / top if top > 0 else np.zeros_like(x)).astype(float).tolist()
+
+
+@dataclass
+class Analysis:
+    """Insight for the protocol plus what the showcase needs to choose its move from the same pass."""
+
+    insight: Insight
+    logits: torch.Tensor  # (13527,) masked, untempered
+    probs: torch.Tensor  # (13527,) softmax of logits
+
+
+def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5) -> Analysis:
+    """Insight into `game`'s current position (which must not be over) from `model` in eval mode."""
+    assert not game.is_over, "no insight for a finished game"
+    start = time.perf_counter()
+    white = game.turn == WHITE
+    param = next(model.parameters())
+    obs = (
+        torch.from_numpy(observe(game))[None].to(param.device, param.dtype).requires_grad_(True)
+    )  # (1,46,9,9)
+    mask = torch.from_numpy(legal_mask(game))[None].to(param.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            x, seen = model.trunk(obs, insight=True)
+            logits = masked_logits(model.policy(x), mask)[0]
+            value = model.value(x)[0]
+            (grad,) = torch.autograd.grad(value, obs)
+    finally:
+        model.train(was_training)
+    logits = logits.detach().float().cpu()
+    probs = torch.softmax(logits, dim=-1)
+
+    # Top moves by untempered probability over the legal moves.
+    k = min(top_k, int(mask.sum()))
+    top_p, top_a = probs.topk(k)
+    prev = game.moves[-1] if game.moves else None
+    top = []
+    for p, a in zip(top_p.tolist(), top_a.tolist(), strict=True):
+        move = action_to_move(a, game)
+        top.append(TopMove(prob=p, **names(game, move, prev)))
+
+    # Maps in the side to move's frame, then un-rotated.
+    se_maps, act_maps = [], []
+    for gate, h in zip(seen.gates, seen.activations, strict=True):
+        h = h.detach().float().cpu()[0]  # (C, 9, 9)
+        if gate is not None:
+            g = gate.detach().float().cpu()[0]  # (C,)
+            se = (g[:, None, None] * torch.relu(h)).sum(0).flatten().numpy()  # (81,)
+            se_maps.append(_to_board(se, white))
+        act_maps.append(_to_board(h.abs().mean(0).flatten().numpy(), white))
+    saliency = grad.detach().float().cpu()[0].abs().sum(0).flatten().numpy()
+    mass = _policy_mass(probs)
+
+    v = float(value.detach())
+    maps = Maps(
+        se_attention=[_unit(m) for m in se_maps],
+        se_attention_mean=_unit(np.mean([m / m.max() if m.max() > 0 else m for m in se_maps], axis=0))
+        if se_maps
+        else [0.0] * 81,
+        activation=[_unit(m) for m in act_maps],
+        saliency=_unit(_to_board(saliency, white)),
+        policy_mass=_to_board(mass, white).astype(float).clip(0.0, 1.0).tolist(),
+    )
+    insight = Insight(
+        top=top,
+        value=max(-1.0, min(1.0, v)),
+        black_win=(1.0 + (-v if white else v)) / 2.0,
+        maps=maps,
+        phase=game_phase(game),
+        think_ms=(time.perf_counter() - start) * 1000.0,
+    )
+    return Analysis(insight, logits, probs)
+
+
+def _destinations() -> np.ndarray:
+    """Destination square of every action, in the side to move's frame."""
+    a = np.arange(N_ACTIONS)
+    frm, offset = a // 160, (a % 160) // 2
+    board_to = offset + (offset >= frm)
+    drop_to = (a - DROP_BASE) // N_DROP_PIECES
+    return np.where(a < DROP_BASE, board_to, drop_to)
+
+
+_DEST = _destinations()
+
+
+def _policy_mass(probs: torch.Tensor) -> np.ndarray:
+    """Probability summed by destination square, in the side to move's frame (like the actions)."""
+    return np.bincount(_DEST, weights=probs.numpy().astype(np.float64), minlength=81)

@@ -1,0 +1,134 @@
+"""The trainer's live side: the publisher link, the showcase game and milestone detection, fed by the
+training loop after every update. Nothing here can stall training: publishing never blocks and the
+showcase runs in its own thread on its own copy of the weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+
+from trainer.config import ConfigError, TrainConfig
+from trainer.milestones import MilestoneDetector
+from trainer.ppo import ADV_HIST_EDGES
+from trainer.protocol import PROTOCOL_VERSION, Eval, Hello, Histogram, Metrics, Status
+from trainer.publisher import Publisher
+from trainer.showcase import Showcase
+
+
+class Live:
+    """Publisher + showcase + milestones for one training run."""
+
+    def __init__(
+        self, cfg: TrainConfig, model, record: dict, *, token: str | None = None, start_update: int = 0
+    ):
+        live = cfg.live
+        token = token or os.environ.get(live.token_env, "")
+        if not token:
+            raise ConfigError(
+                f"live.server_url is set but no trainer token: set ${live.token_env} or --token"
+            )
+        self.run_id = record.get("run_id") or uuid.uuid4().hex[:12]
+        self.record = record
+        self.update = start_update
+        self.samples = 0
+        self.state = "starting"
+        self.detector = MilestoneDetector()
+        self.showcase = (
+            Showcase(
+                model,
+                self._emit,
+                interval_s=live.move_interval_s,
+                temperature=live.temperature,
+                max_plies=cfg.env.max_plies * 2,
+                seed=cfg.run.seed,
+            )
+            if live.showcase
+            else None
+        )
+        self.publisher = Publisher(
+            live.server_url,
+            token,
+            self._hello,
+            on_control=self.showcase.handle if self.showcase else None,
+            max_events=live.max_queued_events,
+        )
+
+    def _emit(self, t, payload) -> None:
+        self.publisher.publish(t, payload)
+
+    def _hello(self) -> Hello:
+        r = self.record
+        return Hello(
+            protocol=PROTOCOL_VERSION,
+            run_id=self.run_id,
+            config=r["config"],
+            model={**r["model_args"], "parameters": r["parameters"]},
+            compile=r["compile"],
+            device=r["device"],
+            update=self.update,
+            reward={**r["reward"], **r["curriculum"]},
+            weights_version=self.showcase.weights_version if self.showcase else 0,
+        )
+
+    def start(self) -> Live:
+        self.publisher.start()
+        if self.showcase:
+            self.showcase.start()
+        self.state = "training"
+        return self
+
+    def stop(self) -> None:
+        self.state = "stopping"
+        self._status()
+        if self.showcase:
+            self.showcase.stop()
+        self.publisher.stop()
+
+    def after_update(self, update: int, samples: int, metrics: dict, model) -> None:
+        """Called by the loop once per update: new weights to the showcase, metrics and events out."""
+        self.update, self.samples = update, samples
+        if self.showcase:
+            self.showcase.update_weights(model.state_dict())
+        values = {
+            k: (float(v) if isinstance(v, int | float) and math.isfinite(v) else None)
+            for k, v in metrics.items()
+            if not isinstance(v, list)
+        }
+        edges = [float(e) for e in ADV_HIST_EDGES]
+        histograms = {
+            k: Histogram(edges=edges, counts=v) for k, v in metrics.items() if k.startswith("adv/hist")
+        }
+        self.publisher.publish(
+            "metrics", Metrics(update=update, samples=samples, values=values, histograms=histograms)
+        )
+        if "eval/vs_random" in metrics:
+            self.publisher.publish(
+                "eval",
+                Eval(
+                    update=update,
+                    games=int(self.record["config"]["eval"]["games"]),
+                    vs_random=metrics["eval/vs_random"],
+                    vs_greedy=metrics.get("eval/vs_greedy"),
+                    vs_previous=metrics.get("eval/vs_previous"),
+                    elo=metrics.get("eval/elo"),
+                ),
+            )
+        for milestone in self.detector.observe(update, metrics):
+            self.publisher.publish("milestone", milestone)
+        self._status()
+
+    def _status(self) -> None:
+        show = self.showcase
+        self.publisher.publish(
+            "status",
+            Status(
+                state=self.state,
+                update=self.update,
+                samples=self.samples,
+                weights_version=show.weights_version if show else 0,
+                showcase=show.state if show else "stopped",
+                move_interval_s=show.interval_s if show else self.record["config"]["live"]["move_interval_s"],
+            ),
+        )

@@ -1,0 +1,409 @@
+"""The wire protocol, defined once (torch-free): every message as a typed model in one envelope.
+
+Envelope: `{"t": type, "v": seq, "ts": unix_ms, "d": payload}`. `v` counts messages per sender and
+connection, so a receiver that sees a gap knows it missed something (viewers then ask for a `resync`).
+`PROTOCOL_VERSION` travels in `hello` (trainer -> server) and `snapshot` (server -> viewers).
+
+Directions:
+- trainer -> server: hello, status, metrics, eval, milestone, game_start, move, game_end, pending_move
+- server -> trainer: control
+- server -> viewers: snapshot, then the trainer's public messages as deltas (never pending_move),
+  plus trainer_status, poll_open, poll_tally, poll_reveal, poll_closed, chat_highlight, leaderboard
+- viewer -> server: resync
+
+`parse(text)` validates a message and raises `ProtocolError` with the reason on anything else;
+`python -m trainer protocol --schema` prints the JSON Schema of every message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+PROTOCOL_VERSION = 1
+MAP_SIZE = 81  # one float per square, board coordinates: index = (file - 1) * 9 + (rank - 1)
+
+
+class ProtocolError(ValueError):
+    """A message that is not valid protocol; the message says what was wrong."""
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+Map81 = Annotated[list[float], Field(min_length=MAP_SIZE, max_length=MAP_SIZE)]
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _finite(values: dict[str, float | None]) -> dict[str, float | None]:
+    for key, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{key}: {value} is not finite (send null for a missing value)")
+    return values
+
+
+# --- shared parts --------------------------------------------------------------------------------------
+
+
+class MoveNames(Payload):
+    usi: str
+    western: str
+    japanese: str
+
+
+class TopMove(MoveNames):
+    prob: Prob  # untempered policy probability over the legal moves
+
+
+class Maps(Payload):
+    """Insight maps in board coordinates (un-rotated for White), each normalised to [0, 1]."""
+
+    se_attention: list[Map81]  # per block: SE-weighted activation, sum_c g_c * relu(h_c)
+    se_attention_mean: Map81  # mean of the per-block maps, renormalised
+    activation: list[Map81]  # per block: mean |activation| over channels
+    saliency: Map81  # |d value / d input| summed over channels
+    policy_mass: Map81  # policy probability summed by destination square
+
+
+class Insight(Payload):
+    top: list[TopMove] = Field(max_length=5)
+    value: float = Field(ge=-1.0, le=1.0)  # from the side to move's view
+    black_win: Prob  # (value from Black's view + 1) / 2
+    maps: Maps
+    phase: Literal["opening", "middlegame", "endgame"]
+    think_ms: float = Field(ge=0.0)
+
+
+# --- trainer -> server -----------------------------------------------------------------------------------
+
+
+class Hello(Payload):
+    protocol: int
+    run_id: str
+    role: Literal["trainer"] = "trainer"
+    config: dict[str, Any]
+    model: dict[str, Any]  # model arguments and parameter count
+    compile: dict[str, Any]  # CompileStatus: compiled, mode, fallback_reason, validation_max_error
+    device: str
+    update: int = Field(ge=0)
+    reward: dict[str, Any]  # what shaping and curriculum are on, so the pages can say so
+    weights_version: int = Field(ge=0)
+
+
+class Status(Payload):
+    state: Literal["starting", "training", "evaluating", "stopping"]
+    update: int = Field(ge=0)
+    samples: int = Field(ge=0)
+    weights_version: int = Field(ge=0)
+    showcase: Literal["playing", "paused", "held", "stopped"]
+    move_interval_s: float = Field(gt=0)
+    dropped: dict[str, int] = {}  # publisher: messages dropped while the server was away, by type
+
+
+class Histogram(Payload):
+    edges: list[float]
+    counts: list[int]
+
+    @field_validator("counts")
+    @classmethod
+    def _fits_edges(cls, counts: list[int], info) -> list[int]:
+        edges = info.data.get("edges")
+        if edges is not None and len(counts) != len(edges) - 1:
+            raise ValueError(f"{len(counts)} counts need {len(counts) + 1} edges, got {len(edges)}")
+        return counts
+
+
+class Metrics(Payload):
+    update: int = Field(ge=0)
+    samples: int = Field(ge=0)
+    values: dict[str, float | None]  # keys of docs/metrics.md; None = no value this update
+    histograms: dict[str, Histogram] = {}
+
+    @field_validator("values")
+    @classmethod
+    def _check_finite(cls, values: dict[str, float | None]) -> dict[str, float | None]:
+        return _finite(values)
+
+
+class Eval(Payload):
+    update: int = Field(ge=0)
+    games: int = Field(ge=1)
+    vs_random: Prob
+    vs_greedy: Prob | None = None
+    vs_previous: Prob | None = None
+    elo: float | None = None
+
+
+class Milestone(Payload):
+    kind: Literal["kl_spike", "entropy_drop", "eval_jump", "first_mate_vs_random", "new_best_elo"]
+    update: int = Field(ge=0)
+    title: str = Field(max_length=200)
+    detail: str = Field(max_length=1000)
+    value: float | None = None
+    game_id: str | None = None  # the game that shows it, where one exists
+
+
+class GameStart(Payload):
+    game_id: str = Field(min_length=1, max_length=64)
+    kind: Literal["showcase", "evaluation", "selfplay"]
+    start_sfen: str
+    black: str
+    white: str
+    weights_version: int = Field(ge=0)
+
+
+class Move(Payload):
+    game_id: str
+    ply: int = Field(ge=1)  # 1 = the first move of the game
+    sfen_before: str
+    move: MoveNames
+    sfen_after: str
+    chosen_prob: Prob
+    weights_version: int = Field(ge=0)
+    insight: Insight | None = None  # absent for sampled self-play games
+
+
+class GameEnd(Payload):
+    game_id: str
+    result: Literal["black", "white", "draw", "truncated"]
+    reason: str
+    plies: int = Field(ge=0)
+    final_sfen: str
+    kif: str
+
+
+class PendingMove(Payload):
+    """The showcase's next move, held for a prediction poll; the server keeps it secret until reveal."""
+
+    game_id: str
+    ply: int = Field(ge=1)
+    sfen_before: str
+    move: MoveNames
+    chosen_prob: Prob
+    weights_version: int = Field(ge=0)
+    insight: Insight
+
+
+# --- server -> trainer -----------------------------------------------------------------------------------
+
+
+class Control(Payload):
+    action: Literal["pause", "resume", "step", "speed", "predict_hold", "release"]
+    seconds: float | None = Field(None, gt=0, le=600)  # for "speed": seconds per move
+    poll_id: str | None = None  # for predict_hold / release: which poll asked
+
+
+# --- server -> viewers -----------------------------------------------------------------------------------
+
+
+class TrainerStatus(Payload):
+    connected: bool
+    last_message_ms: int | None = None
+    weights_version: int | None = None
+    run_id: str | None = None
+    update: int | None = None
+
+
+class PollChoice(Payload):
+    key: str  # a USI move for predict polls, "1".."5" for strategy polls
+    label: str
+    votes: int = Field(ge=0)
+
+
+class PollOpen(Payload):
+    poll_id: str
+    kind: Literal["predict", "strategy"]
+    question: str
+    closes_at_ms: int
+    choices: list[PollChoice] = []  # strategy polls list them; predict polls accept any legal move
+    sfen: str | None = None  # the held position of a predict poll
+
+
+class PollTally(Payload):
+    poll_id: str
+    total_votes: int = Field(ge=0)
+    choices: list[PollChoice]
+
+
+class PollReveal(Payload):
+    poll_id: str
+    answer: MoveNames | None = None  # the AI's move (predict) or None (strategy)
+    ai_top: list[TopMove] = []
+    choices: list[PollChoice]
+    winners: list[str] = []  # display names of exact predictors (escaped by the page, never HTML)
+
+
+class PollClosed(Payload):
+    poll_id: str
+    outcome: Literal["revealed", "applied", "cancelled"]
+    reason: str | None = None
+
+
+class ChatHighlight(Payload):
+    user: str = Field(max_length=64)  # display name; pages render it as text
+    text: str = Field(max_length=500)
+    source: Literal["twitch", "local"]
+
+
+class LeaderboardEntry(Payload):
+    user: str
+    points: int
+    correct: int = Field(ge=0)
+    total: int = Field(ge=0)
+    streak: int = Field(ge=0)
+
+
+class Leaderboard(Payload):
+    entries: list[LeaderboardEntry]
+
+
+class Snapshot(Payload):
+    protocol: int
+    trainer: TrainerStatus
+    game: GameStart | None
+    moves: list[Move]
+    metrics: dict[str, list[tuple[int, float | None]]]  # key -> recent (update, value) points
+    milestones: list[Milestone]
+    poll: PollOpen | None = None
+    tally: PollTally | None = None
+    leaderboard: list[LeaderboardEntry] = []
+
+
+# --- viewer -> server ------------------------------------------------------------------------------------
+
+
+class Resync(Payload):
+    """Ask for a fresh snapshot (sent after a sequence gap)."""
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "hello": Hello,
+    "status": Status,
+    "metrics": Metrics,
+    "eval": Eval,
+    "milestone": Milestone,
+    "game_start": GameStart,
+    "move": Move,
+    "game_end": GameEnd,
+    "pending_move": PendingMove,
+    "control": Control,
+    "trainer_status": TrainerStatus,
+    "poll_open": PollOpen,
+    "poll_tally": PollTally,
+    "poll_reveal": PollReveal,
+    "poll_closed": PollClosed,
+    "chat_highlight": ChatHighlight,
+    "leaderboard": Leaderboard,
+    "snapshot": Snapshot,
+    "resync": Resync,
+}
+FROM_TRAINER = frozenset(
+    {"hello", "status", "metrics", "eval", "milestone", "game_start", "move", "game_end", "pending_move"}
+)
+TO_TRAINER = frozenset({"control"})
+FROM_VIEWER = frozenset({"resync"})
+SECRET = frozenset({"pending_move"})  # never forwarded to viewers
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    t: str
+    v: int = Field(ge=0)
+    ts: int = Field(ge=0)  # unix milliseconds
+    d: dict[str, Any]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def validate_payload(t: str, payload: Payload | dict[str, Any]) -> Payload:
+    """The payload as its typed model (validated), or ProtocolError naming the field."""
+    model = PAYLOADS.get(t)
+    if model is None:
+        raise ProtocolError(f"unknown message type {t!r}")
+    if isinstance(payload, model):
+        return payload
+    if isinstance(payload, Payload):
+        raise ProtocolError(f"{t} needs a {model.__name__} payload, got {type(payload).__name__}")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise ProtocolError(f"{t}: {_first_error(exc)}") from None
+
+
+def make(t: str, payload: Payload | dict[str, Any], *, seq: int, ts: int | None = None) -> dict[str, Any]:
+    """Build a validated message dict ready for `json.dumps`."""
+    payload = validate_payload(t, payload)
+    return {"t": t, "v": seq, "ts": now_ms() if ts is None else ts, "d": payload.model_dump(mode="json")}
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def parse(text: str | bytes, *, allowed: frozenset[str] | None = None) -> tuple[Envelope, Payload]:
+    """Validate one message; `allowed` restricts the types a given endpoint accepts."""
+    if len(text) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(text)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise ProtocolError(f"bad envelope: {_first_error(exc)}") from None
+    model = PAYLOADS.get(envelope.t)
+    if model is None:
+        raise ProtocolError(f"unknown message type {envelope.t!r}")
+    if allowed is not None and envelope.t not in allowed:
+        raise ProtocolError(f"message type {envelope.t!r} is not accepted here (expected {sorted(allowed)})")
+    try:
+        payload = model.model_validate(envelope.d)
+    except ValidationError as exc:
+        raise ProtocolError(f"{envelope.t}: {_first_error(exc)}") from None
+    return envelope, payload
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "message"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {err['msg']}{more}"
+
+
+def json_schema() -> dict[str, Any]:
+    """One JSON Schema document: the envelope, and a payload schema per message type."""
+    defs: dict[str, Any] = {}
+    one_of = []
+    for t, model in PAYLOADS.items():
+        schema = TypeAdapter(model).json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+        one_of.append(
+            {
+                "type": "object",
+                "properties": {
+                    "t": {"const": t},
+                    "v": {"type": "integer", "minimum": 0},
+                    "ts": {"type": "integer", "minimum": 0},
+                    "d": {"$ref": f"#/$defs/{model.__name__}"},
+                },
+                "required": ["t", "v", "ts", "d"],
+                "additionalProperties": False,
+            }
+        )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"Shogi Showcase protocol v{PROTOCOL_VERSION}",
+        "oneOf": one_of,
+        "$defs": defs,
+    }

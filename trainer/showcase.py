@@ -1,0 +1,268 @@
+"""The showcase: one human-paced game at a time, played by the newest weights, in its own thread.
+
+The trainer copies its weights in after every PPO update (`update_weights`), each copy with a new
+version that every published move carries. Moves come one per `interval_s` (slow / normal / fast or
+exact seconds), sampled at `temperature` from the same forward pass that produced the move's insight.
+
+Controls (from the server's `control` messages or the trainer): pause, resume, step (one move while
+paused), speed, predict_hold (stop before the next move, compute it and its insight, publish them as
+`pending_move` for the server to keep secret) and release (play exactly the held move).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import torch
+
+from trainer.insight import analyse
+from trainer.model import ActorCriticBase
+from trainer.protocol import Control, GameEnd, GameStart, Move, MoveNames, Payload, PendingMove
+from trainer.shogi.actions import action_to_move
+from trainer.shogi.game import DEFAULT_MAX_PLIES, Game
+from trainer.shogi.notation import names
+from trainer.shogi.records import to_kif
+
+log = logging.getLogger("trainer.showcase")
+
+SPEEDS = {"slow": 4.0, "normal": 2.0, "fast": 0.75}
+
+Emit = Callable[[str, Payload], None]
+
+
+class Showcase:
+    def __init__(
+        self,
+        model: ActorCriticBase,
+        emit: Emit,
+        *,
+        interval_s: float = SPEEDS["normal"],
+        temperature: float = 0.5,
+        max_plies: int = DEFAULT_MAX_PLIES,
+        seed: int = 0,
+        name: str = "Shogi Showcase AI",
+    ):
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.emit = emit
+        self.interval_s = interval_s
+        self.temperature = temperature
+        self.max_plies = max_plies
+        self.name = name
+        self.weights_version = 0
+        self.games_played = 0
+        self._generator = torch.Generator().manual_seed(seed)
+        self._cond = threading.Condition()
+        self._paused = False
+        self._steps = 0
+        self._hold_requested: str | None = None  # poll id asking for a hold
+        self._held: tuple[int, PendingMove] | None = None  # (move, what was published)
+        self._release: str | None = None
+        self._stopping = False
+        self._weights_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.game: Game | None = None
+        self.game_id: str | None = None
+        self.error: BaseException | None = None
+
+    # -- controls (any thread) --------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        if self._stopping:
+            return "stopped"
+        if self._held is not None:
+            return "held"
+        return "paused" if self._paused else "playing"
+
+    def update_weights(self, state_dict: dict, version: int | None = None) -> int:
+        """Copy new weights in (the next move uses them); returns the new version."""
+        with self._weights_lock:
+            self.model.load_state_dict(state_dict)
+            self.weights_version = self.weights_version + 1 if version is None else version
+            return self.weights_version
+
+    def pause(self) -> None:
+        self._set(_paused=True)
+
+    def resume(self) -> None:
+        self._set(_paused=False)
+
+    def step(self) -> None:
+        with self._cond:
+            self._steps += 1
+            self._cond.notify_all()
+
+    def set_speed(self, speed: float | str) -> None:
+        seconds = SPEEDS[speed] if isinstance(speed, str) else float(speed)
+        if not 0 < seconds <= 600:
+            raise ValueError(f"speed must be in (0, 600] seconds per move, got {seconds}")
+        self._set(interval_s=seconds)
+
+    def predict_hold(self, poll_id: str) -> None:
+        self._set(_hold_requested=poll_id)
+
+    def release(self, poll_id: str | None = None) -> None:
+        self._set(_release=poll_id or "")
+
+    def handle(self, control: Control) -> None:
+        """Apply a protocol `control` message."""
+        if control.action == "pause":
+            self.pause()
+        elif control.action == "resume":
+            self.resume()
+        elif control.action == "step":
+            self.step()
+        elif control.action == "speed" and control.seconds is not None:
+            self.set_speed(control.seconds)
+        elif control.action == "predict_hold":
+            self.predict_hold(control.poll_id or "")
+        elif control.action == "release":
+            self.release(control.poll_id)
+
+    def _set(self, **fields) -> None:
+        with self._cond:
+            for key, value in fields.items():
+                setattr(self, key, value)
+            self._cond.notify_all()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> Showcase:
+        assert self._thread is None, "showcase already started"
+        self._thread = threading.Thread(target=self._run, name="showcase", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._set(_stopping=True)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            torch.set_num_threads(1)  # one core at most: the trainer and the server need theirs
+            while not self._stopping:
+                self._play_one_game()
+        except BaseException as exc:  # surfaced through .error and the log, never silent
+            self.error = exc
+            log.exception("showcase stopped by an error")
+
+    # -- the game ------------------------------------------------------------------------------------
+    def _play_one_game(self) -> None:
+        self.game = game = Game(max_plies=self.max_plies)
+        self.game_id = game_id = uuid.uuid4().hex[:16]
+        self.emit(
+            "game_start",
+            GameStart(
+                game_id=game_id,
+                kind="showcase",
+                start_sfen=game.sfen(),
+                black=self.name,
+                white=self.name,
+                weights_version=self.weights_version,
+            ),
+        )
+        last = time.monotonic() - self.interval_s
+        while not game.is_over:
+            if not self._wait_turn(last):
+                return
+            if self._hold_requested is not None:
+                if not self._hold_and_release(game, game_id):
+                    return
+            else:
+                move, payload = self._think(game, game_id)
+                self._play(game, move, payload)
+            last = time.monotonic()
+        outcome = game.outcome
+        self.games_played += 1
+        self.emit(
+            "game_end",
+            GameEnd(
+                game_id=game_id,
+                result=outcome.result,
+                reason=outcome.reason,
+                plies=game.ply,
+                final_sfen=game.sfen(),
+                kif=to_kif(game, black=self.name, white=self.name),
+            ),
+        )
+
+    def _wait_turn(self, last: float) -> bool:
+        """Block until a move is due: not paused (or a step asked for) and the interval passed, or a
+        hold was requested. Returns False when stopping."""
+        with self._cond:
+            while not self._stopping:
+                if self._hold_requested is not None:
+                    return True
+                if self._paused and self._steps:
+                    self._steps -= 1
+                    return True
+                if not self._paused:
+                    remaining = last + self.interval_s - time.monotonic()
+                    if remaining <= 0:
+                        return True
+                    self._cond.wait(remaining)
+                else:
+                    self._cond.wait()
+            return False
+
+    def _think(self, game: Game, game_id: str) -> tuple[int, PendingMove]:
+        with self._weights_lock:
+            version = self.weights_version
+            analysis = analyse(self.model, game)
+        probs = analysis.probs
+        if self.temperature <= 0:
+            action = int(probs.argmax())
+        else:
+            tempered = torch.softmax(analysis.logits / self.temperature, dim=-1)
+            action = int(torch.multinomial(tempered, 1, generator=self._generator))
+        move = action_to_move(action, game)
+        prev = game.moves[-1] if game.moves else None
+        payload = PendingMove(
+            game_id=game_id,
+            ply=game.ply + 1,
+            sfen_before=game.sfen(),
+            move=MoveNames(**names(game, move, prev)),
+            chosen_prob=float(probs[action]),
+            weights_version=version,
+            insight=analysis.insight,
+        )
+        return move, payload
+
+    def _play(self, game: Game, move: int, payload: PendingMove) -> None:
+        game.push(move)
+        self.emit(
+            "move",
+            Move(
+                game_id=payload.game_id,
+                ply=payload.ply,
+                sfen_before=payload.sfen_before,
+                move=payload.move,
+                sfen_after=game.sfen(),
+                chosen_prob=payload.chosen_prob,
+                weights_version=payload.weights_version,
+                insight=payload.insight,
+            ),
+        )
+
+    def _hold_and_release(self, game: Game, game_id: str) -> bool:
+        move, payload = self._think(game, game_id)
+        with self._cond:
+            self._held = (move, payload)
+            self._release = None
+        self.emit("pending_move", payload)
+        with self._cond:
+            while self._release is None and not self._stopping:
+                self._cond.wait()
+            if self._stopping:
+                return False
+            self._held = None
+            self._hold_requested = None
+            self._release = None
+        self._play(game, move, payload)
+        return True
