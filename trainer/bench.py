@@ -284,6 +284,7 @@ def bench_insight(
     for name in presets:
         torch.manual_seed(0)
         model = build_model(PRESETS[name]).eval()
+        model.requires_grad_(False)  # as in the showcase: only the input needs a gradient (saliency)
         inputs = [(torch.from_numpy(observe(g))[None], torch.from_numpy(legal_mask(g))[None]) for g in games]
         with torch.no_grad():
             model(*inputs[0])  # warm-up

@@ -17,7 +17,7 @@ import torch
 
 from trainer.model import ActorCriticBase, masked_logits
 from trainer.protocol import Insight, Maps, TopMove
-from trainer.shogi.actions import DROP_BASE, N_ACTIONS, N_DROP_PIECES, action_to_move, legal_mask
+from trainer.shogi.actions import DROP_BASE, N_ACTIONS, N_DROP_PIECES, legal_mask, moves_to_actions
 from trainer.shogi.features import observe
 from trainer.shogi.game import WHITE, Game
 from trainer.shogi.notation import names
@@ -76,36 +76,42 @@ def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5) -> Analysis:
     )  # (1,46,9,9)
     mask = torch.from_numpy(legal_mask(game))[None].to(param.device)
     was_training = model.training
-    model.eval()
+    if was_training:  # switching modes walks every module: only when needed
+        model.eval()
     try:
         with torch.enable_grad():
             x, seen = model.trunk(obs, insight=True)
-            logits = masked_logits(model.policy(x), mask)[0]
             value = model.value(x)[0]
             (grad,) = torch.autograd.grad(value, obs)
+        with torch.no_grad():
+            logits = masked_logits(model.policy(x.detach()), mask)[0]
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     logits = logits.detach().float().cpu()
     probs = torch.softmax(logits, dim=-1)
 
     # Top moves by untempered probability over the legal moves.
     k = min(top_k, int(mask.sum()))
     top_p, top_a = probs.topk(k)
+    legal = game.legal_moves()
+    legal_actions = moves_to_actions(np.array(legal), white).tolist()
+    by_action = dict(zip(legal_actions, legal, strict=True))
     prev = game.moves[-1] if game.moves else None
-    top = []
-    for p, a in zip(top_p.tolist(), top_a.tolist(), strict=True):
-        move = action_to_move(a, game)
-        top.append(TopMove(prob=p, **names(game, move, prev)))
+    top = [
+        TopMove(prob=p, **names(game, by_action[a], prev))
+        for p, a in zip(top_p.tolist(), top_a.tolist(), strict=True)
+    ]
 
-    # Maps in the side to move's frame, then un-rotated.
-    se_maps, act_maps = [], []
-    for gate, h in zip(seen.gates, seen.activations, strict=True):
-        h = h.detach().float().cpu()[0]  # (C, 9, 9)
-        if gate is not None:
-            g = gate.detach().float().cpu()[0]  # (C,)
-            se = (g[:, None, None] * torch.relu(h)).sum(0).flatten().numpy()  # (81,)
-            se_maps.append(_to_board(se, white))
-        act_maps.append(_to_board(h.abs().mean(0).flatten().numpy(), white))
+    # Maps for all blocks at once, in the side to move's frame, then un-rotated.
+    h = torch.stack([a[0] for a in seen.activations]).detach().float().cpu()  # (blocks, C, 9, 9)
+    act_maps = _to_board(h.abs().mean(1).flatten(1).numpy(), white)  # (blocks, 81)
+    gated = [g is not None for g in seen.gates]
+    if all(gated) and gated:
+        g = torch.stack([x[0] for x in seen.gates]).detach().float().cpu()  # (blocks, C)
+        se_maps = _to_board((g[:, :, None, None] * torch.relu(h)).sum(1).flatten(1).numpy(), white)
+    else:
+        se_maps = np.zeros((0, 81), dtype=np.float32)
     saliency = grad.detach().float().cpu()[0].abs().sum(0).flatten().numpy()
     mass = _policy_mass(probs)
 
@@ -113,7 +119,7 @@ def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5) -> Analysis:
     maps = Maps(
         se_attention=[_unit(m) for m in se_maps],
         se_attention_mean=_unit(np.mean([m / m.max() if m.max() > 0 else m for m in se_maps], axis=0))
-        if se_maps
+        if len(se_maps)
         else [0.0] * 81,
         activation=[_unit(m) for m in act_maps],
         saliency=_unit(_to_board(saliency, white)),

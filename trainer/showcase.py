@@ -47,9 +47,7 @@ class Showcase:
         seed: int = 0,
         name: str = "Shogi Showcase AI",
     ):
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)  # saliency needs only the input
         self.emit = emit
         self.interval_s = interval_s
         self.temperature = temperature

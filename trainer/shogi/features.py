@@ -43,6 +43,7 @@ class Encoder:
 
     def __init__(self, capacity: int):
         self._raw = np.zeros((capacity, _CSHOGI_PLANES, 9, 9), dtype=np.float32)
+        self._views = list(self._raw)  # one view per slot, made once: cshogi writes through them
 
     def encode(self, games: Sequence[Game], out: np.ndarray) -> np.ndarray:
         """Write the observation of each game into `out[k]` (shape (len(games), 46, 9, 9))."""
@@ -51,16 +52,16 @@ class Encoder:
         hands: list[int] = []  # flat: 14 counts per game, own hand first
         raw[:n, :28] = 0.0  # cshogi only sets the squares that hold a piece
         scalars: list[int] = []  # flat: black-to-move, plies, earlier occurrences, in check
-        for k, game in enumerate(games):
+        for view, game in zip(self._views, games):  # noqa: B905 - capacity >= len(games)
             board = game.board
             white = board.turn  # 1 when White is to move
             black_hand, white_hand = board.pieces_in_hand
             if white:
-                board.piece_planes_rotate(raw[k])
+                board.piece_planes_rotate(view)
                 hands += white_hand
                 hands += black_hand
             else:
-                board.piece_planes(raw[k])
+                board.piece_planes(view)
                 hands += black_hand
                 hands += white_hand
             keys = game._keys
