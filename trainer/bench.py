@@ -212,7 +212,7 @@ def bench_learn(
     final = evaluate_checkpoint(
         result.checkpoint,
         games=games,
-        max_plies=DEFAULT_MAX_PLIES,  # the rules' cap; in-training evaluations use a shorter one
+        max_plies=cfg.eval.max_plies,
         against=[str(five)] if five.exists() else [],
         seed=12345,
         threads=cfg.run.threads,
