@@ -59,6 +59,13 @@ def test_training_run_publishes_valid_protocol(tmp_path):
     for move in moves:
         assert move["sfen_before"] == game.sfen()
         game.push_usi(move["move"]["usi"])
+    # The evaluation's game against greedy is published as a replay: start, every move, end.
+    evals = [m["d"] for m in messages if m["t"] == "game_start" and m["d"]["kind"] == "evaluation"]
+    assert evals and "greedy mover" in (evals[0]["black"] + evals[0]["white"])
+    replay = [m["d"] for m in messages if m["t"] == "move" and m["d"]["game_id"] == evals[0]["game_id"]]
+    end = next(m["d"] for m in messages if m["t"] == "game_end" and m["d"]["game_id"] == evals[0]["game_id"])
+    assert len(replay) == end["plies"] and replay[-1]["sfen_after"] == end["final_sfen"]
+    assert all(m["insight"] is None and m["chosen_prob"] is None for m in replay)
     assert server.auth == ["Bearer tok"]
     statuses = [m["d"] for m in messages if m["t"] == "status"]
     assert statuses[-1]["state"] == "stopping"  # conflated state goes out before queued events

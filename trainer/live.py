@@ -12,8 +12,22 @@ import uuid
 from trainer.config import ConfigError, TrainConfig
 from trainer.milestones import MilestoneDetector
 from trainer.ppo import ADV_HIST_EDGES
-from trainer.protocol import PROTOCOL_VERSION, Eval, Hello, Histogram, Metrics, Status
+from trainer.protocol import (
+    PROTOCOL_VERSION,
+    Eval,
+    GameEnd,
+    GameStart,
+    Hello,
+    Histogram,
+    Metrics,
+    Move,
+    MoveNames,
+    Status,
+)
 from trainer.publisher import Publisher
+from trainer.shogi.game import Game
+from trainer.shogi.notation import names
+from trainer.shogi.records import to_kif
 from trainer.showcase import Showcase
 
 
@@ -86,8 +100,10 @@ class Live:
             self.showcase.stop()
         self.publisher.stop()
 
-    def after_update(self, update: int, samples: int, metrics: dict, model) -> None:
-        """Called by the loop once per update: new weights to the showcase, metrics and events out."""
+    def after_update(self, update: int, samples: int, metrics: dict, model, eval_games=()) -> None:
+        """Called by the loop once per update: new weights to the showcase, metrics and events out.
+        Of an evaluation's games, the first win by checkmate against random and the first game against
+        greedy are published as replays (without insight); milestones link to them."""
         self.update, self.samples = update, samples
         if self.showcase:
             self.showcase.update_weights(model.state_dict())
@@ -115,9 +131,72 @@ class Live:
                     elo=metrics.get("eval/elo"),
                 ),
             )
+        published = self._publish_eval_games(eval_games)
         for milestone in self.detector.observe(update, metrics):
+            if milestone.kind in ("first_mate_vs_random", "eval_jump") and "mate_vs_random" in published:
+                milestone.game_id = published["mate_vs_random"]
             self.publisher.publish("milestone", milestone)
         self._status()
+
+    def _publish_eval_games(self, games) -> dict[str, str]:
+        picks = {
+            "mate_vs_random": next(
+                (
+                    g
+                    for g in games
+                    if g["opponent"] == "random" and g["outcome"] == "win" and g["reason"] == "checkmate"
+                ),
+                None,
+            ),
+            "vs_greedy": next((g for g in games if g["opponent"] == "greedy"), None),
+        }
+        ids = {}
+        for label, record in picks.items():
+            if record is not None:
+                ids[label] = self._publish_record(record)
+        return ids
+
+    def _publish_record(self, record: dict) -> str:
+        """Replay a recorded evaluation game through the rules and publish it as game messages."""
+        game = Game(max_plies=max(record["plies"], 1))
+        game_id = uuid.uuid4().hex[:16]
+        agent = "network (update {})".format(record["update"])
+        opponent = f"{record['opponent']} mover"
+        black, white = (agent, opponent) if record["agent_colour"] == "black" else (opponent, agent)
+        version = self.showcase.weights_version if self.showcase else 0
+        self.publisher.publish(
+            "game_start",
+            GameStart(
+                game_id=game_id, kind="evaluation", start_sfen=game.sfen(), black=black, white=white,
+                weights_version=version,
+            ),
+        )  # fmt: skip
+        for usi in record["moves"]:
+            before = game.sfen()
+            prev = game.moves[-1] if game.moves else None
+            move = game.board.move_from_usi(usi)
+            named = MoveNames(**names(game, move, prev))
+            game.push(move)
+            self.publisher.publish(
+                "move",
+                Move(
+                    game_id=game_id, ply=game.ply, sfen_before=before, move=named, sfen_after=game.sfen(),
+                    chosen_prob=None, weights_version=version,
+                ),
+            )  # fmt: skip
+        outcome = game.outcome
+        self.publisher.publish(
+            "game_end",
+            GameEnd(
+                game_id=game_id,
+                result=outcome.result if outcome else "truncated",
+                reason=outcome.reason if outcome else record["reason"],
+                plies=game.ply,
+                final_sfen=game.sfen(),
+                kif=to_kif(game, black=black, white=white),
+            ),
+        )
+        return game_id
 
     def _status(self) -> None:
         show = self.showcase

@@ -307,8 +307,12 @@ def _train(
                 metrics["perf/update_sps"] = stats.steps * settings.update_epochs / update_s
                 metrics["perf/samples"] = samples_done
 
+                eval_games: list[dict] = []
                 if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
-                    metrics.update(_evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot))
+                    eval_metrics, eval_games = _evaluate(
+                        cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot
+                    )
+                    metrics.update(eval_metrics)
 
                 line = {"update": update, "time": time.time(), **metrics}
                 metrics_file.write(json.dumps(line) + "\n")
@@ -316,7 +320,7 @@ def _train(
                 if on_metrics is not None:
                     on_metrics(update, metrics)
                 if live is not None:
-                    live.after_update(update, samples_done, metrics, model)
+                    live.after_update(update, samples_done, metrics, model, eval_games)
                 if progress:
                     _progress(update, planned and start_update + planned, metrics)
                 trained_min = (elapsed_before + time.perf_counter() - started) / 60
@@ -347,8 +351,9 @@ def _train(
     )
 
 
-def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> dict:
-    """Scheduled evaluation: vs random, vs greedy, vs the previous evaluation snapshot; Elo ladder."""
+def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> tuple[dict, list[dict]]:
+    """Scheduled evaluation: vs random, vs greedy, vs the previous evaluation snapshot; Elo ladder.
+    Returns the metrics and every game played (USI moves, colours, result), also kept in games/."""
     model.eval()
     # Eager here: match batches vary in size, and a static compiled graph would retrace for each.
     agent = network_mover(model)
@@ -384,11 +389,15 @@ def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> dic
     elo_state["snapshot"] = str(path)
     games_dir = run_dir / "games"
     games_dir.mkdir(exist_ok=True)
+    games = [
+        {"update": update, "opponent": opponent, **rec}
+        for opponent, match in (("random", vs_random), ("greedy", vs_greedy))
+        for rec in match.records
+    ]
     with (games_dir / f"eval_{update:06d}.jsonl").open("w") as f:
-        for opponent, match in (("random", vs_random), ("greedy", vs_greedy)):
-            for rec in match.records:
-                f.write(json.dumps({"update": update, "opponent": opponent, **rec}) + "\n")
-    return out
+        for game in games:
+            f.write(json.dumps(game) + "\n")
+    return out, games
 
 
 def _progress(update: int, total: int | None, m: dict) -> None:

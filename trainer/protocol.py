@@ -163,9 +163,9 @@ class Move(Payload):
     sfen_before: str
     move: MoveNames
     sfen_after: str
-    chosen_prob: Prob
+    chosen_prob: Prob | None  # the policy's probability for the move; None where it is not known
     weights_version: int = Field(ge=0)
-    insight: Insight | None = None  # absent for sampled self-play games
+    insight: Insight | None = None  # absent for evaluation and sampled self-play games
 
 
 class GameEnd(Payload):
