@@ -95,9 +95,9 @@ def bench_train(
     import torch
 
     from trainer.compile import compile_model
-    from trainer.loop import default_threads
+    from trainer.loop import default_threads, sampling_actor
     from trainer.model import PRESETS, build_model
-    from trainer.ppo import PPOSettings, Rollout, gae, ppo_update
+    from trainer.ppo import PPOSettings, Rollout, ppo_update
     from trainer.selfplay import Collector
     from trainer.shogi.actions import N_ACTIONS
     from trainer.shogi.features import N_PLANES
@@ -134,11 +134,7 @@ def bench_train(
         for mode in ["off", "default"] if compile_too else ["off"]:
             compiled = compile_model(model, mode, infer_sample, train_sample)
 
-            def act(o, m, fwd=compiled.infer_forward):
-                logits, value = fwd(o, m)
-                dist = torch.distributions.Categorical(logits=logits)
-                a = dist.sample()
-                return a, dist.log_prob(a), value
+            act = sampling_actor(compiled.infer_forward, torch.device("cpu"))
 
             def value_of(o, model=model):
                 model.eval()
@@ -150,16 +146,7 @@ def bench_train(
                 t0 = time.perf_counter()
                 collector.collect(rollout, act, value_of)
                 t1 = time.perf_counter()
-                adv, ret = gae(
-                    rollout.rewards,
-                    rollout.values,
-                    rollout.next_values,
-                    rollout.next_sign,
-                    rollout.terminated,
-                    rollout.truncated,
-                    0.99,
-                    0.95,
-                )
+                adv, ret = rollout.advantages(0.99, 0.95)
                 model.train()
                 t2 = time.perf_counter()
                 ppo_update(

@@ -30,13 +30,25 @@ from trainer.compile import compile_model
 from trainer.config import ConfigError, TrainConfig
 from trainer.evaluate import elo_from_score, network_mover, play_match
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
-from trainer.ppo import PPOSettings, Rollout, gae, lr_at, ppo_update
+from trainer.ppo import PPOSettings, Rollout, lr_at, ppo_update
 from trainer.selfplay import Collector, greedy_mover, random_mover
 from trainer.shogi.actions import N_ACTIONS
 from trainer.shogi.features import N_PLANES
 from trainer.shogi.game import BLACK, REASONS
 
 MetricsSink = Callable[[int, dict], None]
+
+
+def sampling_actor(forward, device: torch.device):
+    """Acting for collection: sample the masked policy; (actions, log-probs, values) on the CPU."""
+
+    def act(obs: torch.Tensor, mask: torch.Tensor):
+        logits, value = forward(obs.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+        dist = torch.distributions.Categorical(logits=logits)
+        action = dist.sample()
+        return action.cpu(), dist.log_prob(action).cpu(), value.cpu()
+
+    return act
 
 
 def resolve_device(name: str) -> torch.device:
@@ -216,11 +228,7 @@ def _train(
     )
     generator = torch.Generator().manual_seed(cfg.run.seed + start_update)
 
-    def act(obs: torch.Tensor, mask: torch.Tensor):
-        logits, value = infer(obs.to(device, non_blocking=True), mask.to(device, non_blocking=True))
-        dist = torch.distributions.Categorical(logits=logits)
-        action = dist.sample()
-        return action.cpu(), dist.log_prob(action).cpu(), value.cpu()
+    act = sampling_actor(infer, device)
 
     @torch.no_grad()
     def value_of(obs: torch.Tensor) -> torch.Tensor:
@@ -275,16 +283,7 @@ def _train(
 
                 model.eval()
                 stats = collector.collect(rollout, act, value_of)
-                advantages, returns = gae(
-                    rollout.rewards,
-                    rollout.values,
-                    rollout.next_values,
-                    rollout.next_sign,
-                    rollout.terminated,
-                    rollout.truncated,
-                    cfg.ppo.gamma,
-                    cfg.ppo.gae_lambda,
-                )
+                advantages, returns = rollout.advantages(cfg.ppo.gamma, cfg.ppo.gae_lambda)
                 model.train()
                 t_update = time.perf_counter()
                 metrics = ppo_update(

@@ -84,6 +84,19 @@ class Rollout:
     def size(self) -> int:
         return self.actions.numel()
 
+    def advantages(self, gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE over this rollout: (advantages, returns)."""
+        return gae(
+            self.rewards,
+            self.values,
+            self.next_values,
+            self.next_sign,
+            self.terminated,
+            self.truncated,
+            gamma,
+            gae_lambda,
+        )
+
 
 @dataclass
 class PPOSettings:
