@@ -168,3 +168,28 @@ def test_first_minibatch_has_ratio_one_and_update_moves_toward_advantage():
     assert metrics["losses/entropy"] == pytest.approx(math.log(5), rel=1e-5)
     assert int(model.logits.argmax()) == 2  # the advantaged action gained probability
     assert sum(metrics["adv/hist_raw"]) == T * N == sum(metrics["adv/hist_norm"])
+
+
+def test_bfloat16_autocast_update_runs_and_stays_finite():
+    from trainer.model import ModelArgs, build_model
+    from trainer.shogi.vecenv import VecEnv
+
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(depth=1, width=8, value_hidden=8))
+    env = VecEnv(8)
+    T, N = 2, 8
+    roll = Rollout.empty(T, N, n_planes=46, n_actions=13527)
+    for t in range(T):
+        roll.obs[t] = torch.from_numpy(env.obs)
+        roll.masks[t] = torch.from_numpy(env.mask)
+        with torch.no_grad():
+            action, logprob, _, value = model.get_action_and_value(roll.obs[t], roll.masks[t])
+        roll.actions[t], roll.logprobs[t], roll.values[t] = action, logprob, value
+        env.step(action.numpy())
+    adv, ret = roll.advantages(0.99, 0.95)
+    settings = PPOSettings(update_epochs=1, minibatch_size=8, amp=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    metrics = ppo_update(model, opt, list(model.parameters()), roll, adv, ret, settings, torch.Generator())
+    for key in ("losses/policy", "losses/value", "losses/entropy", "ppo/approx_kl", "ppo/grad_norm"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["ppo/approx_kl"] >= 0
