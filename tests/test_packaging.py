@@ -16,7 +16,8 @@ def run_python(*args: str) -> subprocess.CompletedProcess:
 
 def test_rules_and_server_import_without_torch():
     code = (
-        "import sys, trainer.shogi, trainer.shogi.vecenv, server\n"
+        "import sys, trainer.shogi, trainer.shogi.vecenv, trainer.shogi.notation, trainer.shogi.records\n"
+        "import trainer.protocol, server, server.store, server.hub\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
     )
     result = run_python("-c", code)

@@ -1,0 +1,131 @@
+"""Fan-out: publish once, every subscriber reads at its own pace from its own bounded queue.
+
+- Event topics (moves, games, milestones, polls) append; conflating topics (metrics, status, trainer
+  status, poll tallies) keep only the newest pending message per topic, so a viewer that fell behind
+  catches up on state without replaying every step.
+- A subscriber whose queue overflows is closed with a reason instead of being allowed to slow anyone
+  else; publish never awaits a socket.
+- Sequence numbers are given per subscriber as messages are taken, so every stream a viewer receives
+  is gap-free; a gap seen by a page therefore means a reconnect, and the page asks for a snapshot.
+
+Use `hub.publish(t, d)` from the event loop and `async with hub.subscribe() as sub: async for msg in sub`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+CONFLATE = frozenset({"metrics", "status", "trainer_status", "poll_tally"})
+Pending = tuple[str, dict, int]  # (type, payload, ts)
+
+
+class SubscriberClosed(Exception):
+    """Raised by a subscription's reader once the hub closed it; `reason` says why."""
+
+
+class Subscription:
+    def __init__(self, hub: Hub, maxsize: int):
+        self._hub = hub
+        self.maxsize = maxsize
+        self._pending: OrderedDict[Any, Pending] = OrderedDict()
+        self._event = asyncio.Event()
+        self._keys = itertools.count()
+        self.seq = 0
+        self.closed_reason: str | None = None
+        self.delivered = 0
+
+    def _offer(self, t: str, d: dict, ts: int) -> None:
+        if self.closed_reason is not None:
+            return
+        if t in CONFLATE:
+            key: Any = ("conflate", t)
+            self._pending.pop(key, None)
+        else:
+            key = next(self._keys)
+        if len(self._pending) >= self.maxsize:
+            self.close(f"too slow: {len(self._pending)} messages waiting (limit {self.maxsize})")
+            return
+        self._pending[key] = (t, d, ts)
+        self._event.set()
+
+    def close(self, reason: str) -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+            self._pending.clear()
+            self._event.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def get(self) -> dict:
+        """The next message as a protocol envelope, with this subscriber's sequence number."""
+        while not self._pending:
+            if self.closed_reason is not None:
+                raise SubscriberClosed(self.closed_reason)
+            self._event.clear()
+            await self._event.wait()
+        if self.closed_reason is not None:
+            raise SubscriberClosed(self.closed_reason)
+        _, (t, d, ts) = self._pending.popitem(last=False)
+        message = {"t": t, "v": self.seq, "ts": ts, "d": d}
+        self.seq += 1
+        self.delivered += 1
+        return message
+
+    def __aiter__(self) -> AsyncIterator[dict]:
+        return self
+
+    async def __anext__(self) -> dict:
+        try:
+            return await self.get()
+        except SubscriberClosed:
+            raise StopAsyncIteration from None
+
+    def restart(self, first: list[Pending]) -> None:
+        """Start the stream again from a snapshot (resync): drop what is pending, restart numbering."""
+        self._pending.clear()
+        self.seq = 0
+        for t, d, ts in first:
+            self._offer(t, d, ts)
+
+
+class Hub:
+    """One publisher, many subscribers, each with a bounded queue of `maxsize` messages."""
+
+    def __init__(self, *, maxsize: int = 512):
+        self.maxsize = maxsize
+        self._subs: set[Subscription] = set()
+        self.published = 0
+        self.disconnected_slow = 0
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def publish(self, t: str, d: dict, ts: int) -> None:
+        self.published += 1
+        for sub in list(self._subs):
+            sub._offer(t, d, ts)
+            if sub.closed_reason is not None:
+                self._subs.discard(sub)
+                self.disconnected_slow += 1
+
+    @asynccontextmanager
+    async def subscribe(self, first: list[Pending] | None = None) -> AsyncIterator[Subscription]:
+        """Register a subscriber (optionally starting with `first`, e.g. a snapshot); always removed
+        again when the block exits."""
+        sub = Subscription(self, self.maxsize)
+        for t, d, ts in first or []:
+            sub._offer(t, d, ts)
+        self._subs.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subs.discard(sub)
+            sub.close("unsubscribed")

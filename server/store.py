@@ -1,0 +1,426 @@
+"""The server's archive: one SQLite file (WAL) under the data directory, torch-free.
+
+Writes go through one writer thread that batches whatever is queued into a single transaction, so
+the event loop never waits on the disk; `await store.flush()` (or the future a write returns) resolves
+once the batch holding it has committed, which is how a game becomes durable when its `game_end` is
+acknowledged. Reads use their own connection per call in a worker thread (WAL lets them run beside the
+writer). The schema is versioned with `PRAGMA user_version` and upgraded by the migrations below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL,
+        hello TEXT NOT NULL              -- the trainer's hello payload, JSON
+    );
+    CREATE TABLE games (
+        id TEXT PRIMARY KEY,
+        run_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('showcase', 'evaluation', 'selfplay')),
+        start_sfen TEXT NOT NULL,
+        black TEXT NOT NULL,
+        white TEXT NOT NULL,
+        weights_version INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        result TEXT CHECK (result IN ('black', 'white', 'draw', 'truncated')),
+        reason TEXT,
+        plies INTEGER NOT NULL DEFAULT 0,
+        final_sfen TEXT,
+        kif TEXT
+    );
+    CREATE INDEX games_by_time ON games (started_at DESC, id DESC);
+    CREATE INDEX games_by_run ON games (run_id, started_at DESC);
+    CREATE TABLE moves (
+        game_id TEXT NOT NULL REFERENCES games (id) ON DELETE CASCADE,
+        ply INTEGER NOT NULL,
+        sfen_before TEXT NOT NULL,
+        sfen_after TEXT NOT NULL,
+        usi TEXT NOT NULL,
+        western TEXT NOT NULL,
+        japanese TEXT NOT NULL,
+        chosen_prob REAL,
+        weights_version INTEGER NOT NULL,
+        insight TEXT,                    -- JSON, NULL for games recorded without insight
+        ts REAL NOT NULL,
+        PRIMARY KEY (game_id, ply)
+    );
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        update_no INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value REAL,                      -- NULL: the trainer had no value for this update
+        ts REAL NOT NULL,
+        PRIMARY KEY (run_id, key, update_no)
+    );
+    CREATE TABLE milestones (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT,
+        kind TEXT NOT NULL,
+        update_no INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        value REAL,
+        game_id TEXT,
+        ts REAL NOT NULL,
+        UNIQUE (run_id, kind, update_no)
+    );
+    CREATE TABLE polls (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('predict', 'strategy')),
+        question TEXT NOT NULL,
+        game_id TEXT,
+        ply INTEGER,
+        sfen TEXT,
+        choices TEXT,                    -- JSON list for strategy polls
+        opened_at REAL NOT NULL,
+        closes_at REAL NOT NULL,
+        closed_at REAL,
+        outcome TEXT CHECK (outcome IN ('revealed', 'applied', 'cancelled')),
+        answer TEXT,                     -- JSON: the AI's move and top-5 after the reveal
+        reason TEXT
+    );
+    CREATE TABLE votes (
+        poll_id TEXT NOT NULL REFERENCES polls (id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        choice TEXT NOT NULL,
+        ts REAL NOT NULL,
+        PRIMARY KEY (poll_id, user_id)
+    );
+    CREATE TABLE scores (
+        user_id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        points INTEGER NOT NULL DEFAULT 0,
+        correct INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL DEFAULT 0,
+        streak INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (e.g. it was made by a newer version of the server)."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process crash
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found before."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise StoreError(f"database schema version {found} is newer than this server's {SCHEMA_VERSION}")
+    for version in range(found, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")  # the migration and its version bump commit together
+        try:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+Write = Callable[[sqlite3.Connection], Any]
+
+
+class Store:
+    """The SQLite archive. `open()` it, `await` its writes or `flush()`, `close()` at shutdown."""
+
+    def __init__(self, path: str | Path, *, batch_max: int = 500):
+        self.path = Path(path)
+        self.batch_max = batch_max
+        self._queue: queue.Queue[tuple[Write, Future] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.batches = 0
+        self.error: BaseException | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def open(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = connect(self.path)
+        migrate(self._conn)
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._writer.start()
+        return self
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the writer."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(30)
+            self._writer = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- writing -------------------------------------------------------------------------------------
+    def submit(self, write: Write) -> Future:
+        """Queue a write (a function of the connection, run inside a transaction); its future resolves
+        with the function's result once the batch holding it has committed."""
+        if self._writer is None:
+            raise StoreError("store is not open")
+        future: Future = Future()
+        self._queue.put((write, future))
+        return future
+
+    async def write(self, write: Write) -> Any:
+        return await asyncio.wrap_future(self.submit(write))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far has committed."""
+        await self.write(lambda conn: None)
+
+    def _write_loop(self) -> None:
+        conn = self._conn
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while item is not None and len(batch) < self.batch_max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(item)
+            stop = batch[-1] is None
+            work = [b for b in batch if b is not None]
+            if work:
+                self._commit(conn, work)
+            if stop:
+                return
+
+    def _commit(self, conn: sqlite3.Connection, work: list[tuple[Write, Future]]) -> None:
+        results = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for write, _ in work:
+                conn.execute("SAVEPOINT one")
+                try:
+                    results.append((write(conn), None))
+                    conn.execute("RELEASE one")
+                except Exception as exc:  # one bad write must not sink its batch-mates
+                    conn.execute("ROLLBACK TO one")
+                    conn.execute("RELEASE one")
+                    results.append((None, exc))
+            conn.execute("COMMIT")
+            self.batches += 1
+        except BaseException as exc:  # the disk itself failed: every write in the batch is lost
+            self.error = exc
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            for _, future in work:
+                future.set_exception(exc)
+            return
+        for (_, future), (result, exc) in zip(work, results, strict=True):
+            if exc is None:
+                future.set_result(result)
+            else:
+                future.set_exception(exc)
+
+    # -- reading -------------------------------------------------------------------------------------
+    async def read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run a read in a worker thread on its own connection (WAL readers never block the writer)."""
+
+        def run():
+            conn = connect(self.path)
+            try:
+                return query(conn)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(run)
+
+
+# --- writes (functions of a connection, keyword-only arguments) -------------------------------------------
+
+
+def _now() -> float:
+    return time.time()
+
+
+def record_hello(conn: sqlite3.Connection, *, run_id: str, hello: dict) -> None:
+    now = _now()
+    conn.execute(
+        "INSERT INTO runs (id, started_at, last_seen_at, hello) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at, hello = excluded.hello",
+        (run_id, now, now, json.dumps(hello)),
+    )
+
+
+def start_game(conn: sqlite3.Connection, *, run_id: str | None, game: dict) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO games (id, run_id, kind, start_sfen, black, white, weights_version,"
+        " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            game["game_id"],
+            run_id,
+            game["kind"],
+            game["start_sfen"],
+            game["black"],
+            game["white"],
+            game["weights_version"],
+            _now(),
+        ),
+    )
+
+
+def add_move(conn: sqlite3.Connection, *, move: dict) -> None:
+    names = move["move"]
+    conn.execute(
+        "INSERT OR REPLACE INTO moves (game_id, ply, sfen_before, sfen_after, usi, western, japanese,"
+        " chosen_prob, weights_version, insight, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            move["game_id"],
+            move["ply"],
+            move["sfen_before"],
+            move["sfen_after"],
+            names["usi"],
+            names["western"],
+            names["japanese"],
+            move.get("chosen_prob"),
+            move["weights_version"],
+            json.dumps(move["insight"]) if move.get("insight") is not None else None,
+            _now(),
+        ),
+    )
+    conn.execute("UPDATE games SET plies = MAX(plies, ?) WHERE id = ?", (move["ply"], move["game_id"]))
+
+
+def end_game(conn: sqlite3.Connection, *, end: dict) -> None:
+    updated = conn.execute(
+        "UPDATE games SET ended_at = ?, result = ?, reason = ?, plies = ?, final_sfen = ?, kif = ?"
+        " WHERE id = ?",
+        (_now(), end["result"], end["reason"], end["plies"], end["final_sfen"], end["kif"], end["game_id"]),
+    ).rowcount
+    if not updated:
+        raise KeyError(f"game_end for unknown game {end['game_id']!r}")
+
+
+def add_metrics(
+    conn: sqlite3.Connection, *, run_id: str, update: int, values: dict[str, float | None]
+) -> None:
+    now = _now()
+    conn.executemany(
+        "INSERT OR REPLACE INTO metrics (run_id, update_no, key, value, ts) VALUES (?, ?, ?, ?, ?)",
+        [(run_id, update, key, value, now) for key, value in values.items()],
+    )
+
+
+def add_milestone(conn: sqlite3.Connection, *, run_id: str | None, milestone: dict) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO milestones (run_id, kind, update_no, title, detail, value, game_id, ts)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            milestone["kind"],
+            milestone["update"],
+            milestone["title"],
+            milestone["detail"],
+            milestone.get("value"),
+            milestone.get("game_id"),
+            _now(),
+        ),
+    )
+
+
+# --- reads -----------------------------------------------------------------------------------------------
+
+
+def list_games(
+    conn: sqlite3.Connection,
+    *,
+    limit: int,
+    before: tuple[float, str] | None = None,
+    kind: str | None = None,
+    result: str | None = None,
+    run_id: str | None = None,
+) -> list[dict]:
+    """Newest first; `before` = (started_at, id) of the last row of the previous page (cursor paging)."""
+    where, args = [], []
+    if before is not None:
+        where.append("(started_at < ? OR (started_at = ? AND id < ?))")
+        args += [before[0], before[0], before[1]]
+    for column, value in (("kind", kind), ("result", result), ("run_id", run_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = (
+        "SELECT id, run_id, kind, start_sfen, black, white, weights_version, started_at, ended_at, result,"
+        " reason, plies, final_sfen FROM games"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY started_at DESC, id DESC LIMIT ?"
+    )
+    return [dict(row) for row in conn.execute(sql, [*args, limit])]
+
+
+def get_game(conn: sqlite3.Connection, *, game_id: str) -> dict | None:
+    row = conn.execute("SELECT * FROM games WHERE id = ?", (game_id,)).fetchone()
+    if row is None:
+        return None
+    game = dict(row)
+    game["moves"] = [
+        {**dict(m), "insight": json.loads(m["insight"]) if m["insight"] else None}
+        for m in conn.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY ply", (game_id,))
+    ]
+    return game
+
+
+def metric_history(
+    conn: sqlite3.Connection, *, key: str, since: int = 0, run_id: str | None = None, limit: int = 5000
+) -> list[tuple[int, float | None]]:
+    sql = "SELECT update_no, value FROM metrics WHERE key = ? AND update_no >= ?"
+    args: list[Any] = [key, since]
+    if run_id is not None:
+        sql += " AND run_id = ?"
+        args.append(run_id)
+    sql += " ORDER BY update_no LIMIT ?"
+    return [(row[0], row[1]) for row in conn.execute(sql, [*args, limit])]
+
+
+def list_milestones(conn: sqlite3.Connection, *, run_id: str | None = None, limit: int = 200) -> list[dict]:
+    sql = "SELECT run_id, kind, update_no AS 'update', title, detail, value, game_id, ts FROM milestones"
+    args: list[Any] = []
+    if run_id is not None:
+        sql += " WHERE run_id = ?"
+        args.append(run_id)
+    return [dict(r) for r in conn.execute(sql + " ORDER BY update_no, id LIMIT ?", [*args, limit])]
+
+
+def list_runs(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute("SELECT id, started_at, last_seen_at, hello FROM runs ORDER BY started_at DESC")
+    return [{**dict(r), "hello": json.loads(r["hello"])} for r in rows]
