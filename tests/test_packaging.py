@@ -17,7 +17,7 @@ def run_python(*args: str) -> subprocess.CompletedProcess:
 def test_rules_and_server_import_without_torch():
     code = (
         "import sys, trainer.shogi, trainer.shogi.vecenv, trainer.shogi.notation, trainer.shogi.records\n"
-        "import trainer.protocol, server, server.store, server.hub\n"
+        "import trainer.protocol, server, server.store, server.hub, server.app\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
     )
     result = run_python("-c", code)

@@ -1,0 +1,73 @@
+"""What a page needs to draw itself from nothing: the live state the snapshot is made of.
+
+Fed by the trainer link with every public message; read by the viewer endpoint for `snapshot`. The
+pending move of a prediction poll is kept here too, and never leaves the server before the reveal.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from trainer.protocol import PROTOCOL_VERSION, now_ms
+
+
+class LiveState:
+    def __init__(self, *, max_moves: int = 600, metric_points: int = 300, milestones: int = 100):
+        self.trainer: dict[str, Any] = {"connected": False, "last_message_ms": None, "weights_version": None}
+        self.run_id: str | None = None
+        self.hello: dict | None = None
+        self.game: dict | None = None
+        self.moves: deque[dict] = deque(maxlen=max_moves)
+        self.metrics: dict[str, deque[tuple[int, float | None]]] = {}
+        self._metric_points = metric_points
+        self.milestones: deque[dict] = deque(maxlen=milestones)
+        self.pending_move: dict | None = None  # secret until the reveal
+        self.status: dict | None = None
+
+    def trainer_status(self) -> dict:
+        return {
+            "connected": self.trainer["connected"],
+            "last_message_ms": self.trainer["last_message_ms"],
+            "weights_version": self.trainer["weights_version"],
+            "run_id": self.run_id,
+            "update": (self.status or {}).get("update"),
+        }
+
+    def apply(self, t: str, d: dict) -> None:
+        """Fold one trainer message into the state."""
+        self.trainer["last_message_ms"] = now_ms()
+        if t == "hello":
+            self.hello, self.run_id = d, d["run_id"]
+            self.trainer["weights_version"] = d["weights_version"]
+        elif t == "status":
+            self.status = d
+            self.trainer["weights_version"] = d["weights_version"]
+        elif t == "game_start" and d["kind"] == "showcase":
+            self.game = d
+            self.moves.clear()
+            self.pending_move = None
+        elif t == "move" and self.game is not None and d["game_id"] == self.game["game_id"]:
+            self.moves.append(d)
+            self.pending_move = None
+        elif t == "metrics":
+            for key, value in d["values"].items():
+                points = self.metrics.setdefault(key, deque(maxlen=self._metric_points))
+                points.append((d["update"], value))
+        elif t == "milestone":
+            self.milestones.append(d)
+        elif t == "pending_move":
+            self.pending_move = d
+
+    def snapshot(self, *, poll: dict | None = None, tally: dict | None = None, leaderboard=()) -> dict:
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "trainer": self.trainer_status(),
+            "game": self.game,
+            "moves": list(self.moves),
+            "metrics": {key: list(points) for key, points in self.metrics.items()},
+            "milestones": list(self.milestones),
+            "poll": poll,
+            "tally": tally,
+            "leaderboard": list(leaderboard),
+        }

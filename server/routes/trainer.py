@@ -1,0 +1,97 @@
+"""/ws/trainer: the trainer's link. Token-checked, every message validated, state and archive fed,
+public messages fanned out to viewers; the pending move of a poll stays here."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from server import store as st
+from server.routes import services
+from trainer.protocol import FROM_TRAINER, SECRET, ProtocolError, now_ms, parse
+
+log = logging.getLogger("server.trainer")
+router = APIRouter()
+
+POLICY_VIOLATION, UNSUPPORTED_DATA, GOING_AWAY = 1008, 1003, 1001
+
+
+def token_ok(presented: str | None, expected: str | None) -> bool:
+    if not expected or not presented:
+        return False
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def bearer(ws: WebSocket) -> str | None:
+    value = ws.headers.get("authorization", "")
+    return value[7:] if value.lower().startswith("bearer ") else None
+
+
+def announce(s) -> None:
+    s.hub.publish("trainer_status", s.live.trainer_status(), now_ms())
+
+
+async def _persist(s, t: str, d: dict) -> None:
+    run_id = s.live.run_id
+    store = s.store
+    if t == "hello":
+        store.submit(lambda c: st.record_hello(c, run_id=d["run_id"], hello=d))
+    elif t == "game_start":
+        store.submit(lambda c: st.start_game(c, run_id=run_id, game=d))
+    elif t == "move":
+        store.submit(lambda c: st.add_move(c, move=d))
+    elif t == "game_end":
+        await store.write(lambda c: st.end_game(c, end=d))  # durable before we go on
+    elif t == "metrics":
+        store.submit(
+            lambda c: st.add_metrics(c, run_id=run_id or "unknown", update=d["update"], values=d["values"])
+        )
+    elif t == "milestone":
+        store.submit(lambda c: st.add_milestone(c, run_id=run_id, milestone=d))
+
+
+@router.websocket("/ws/trainer")
+async def trainer_link(ws: WebSocket) -> None:
+    s = services(ws)
+    await ws.accept()  # accept first so the refusal carries a close code and reason, not a bare 403
+    if not token_ok(bearer(ws), s.settings.trainer_token):
+        await ws.close(code=POLICY_VIOLATION, reason="missing or wrong trainer token")
+        return
+    previous = s.trainer_link
+    if previous is not None:  # a restarted trainer replaces a link that has not noticed it is dead
+        await previous.close(code=GOING_AWAY, reason="replaced by a new trainer connection")
+    s.trainer_link = ws
+    first = True
+    try:
+        while True:
+            text = await ws.receive_text()
+            try:
+                envelope, payload = parse(text, allowed=FROM_TRAINER)
+                if first and envelope.t != "hello":
+                    raise ProtocolError(f"the first message must be hello, got {envelope.t!r}")
+            except ProtocolError as exc:
+                log.warning("closing the trainer link: %s", exc)
+                await ws.close(code=UNSUPPORTED_DATA, reason=str(exc)[:120])
+                return
+            d = payload.model_dump(mode="json")
+            s.live.apply(envelope.t, d)
+            if first:
+                first = False
+                s.live.trainer["connected"] = True
+                announce(s)
+            try:
+                await _persist(s, envelope.t, d)
+            except Exception as exc:  # keep the stream up; the archive error shows in /healthz
+                log.exception("could not store %s", envelope.t)
+                s.errors.append(f"store {envelope.t}: {exc!r}")
+            if envelope.t not in SECRET:
+                s.hub.publish(envelope.t, d, envelope.ts)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if s.trainer_link is ws:
+            s.trainer_link = None
+            s.live.trainer["connected"] = False
+            announce(s)

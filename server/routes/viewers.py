@@ -1,0 +1,68 @@
+"""/ws: the viewers' feed. A snapshot first, then deltas from the hub; `resync` gets a new snapshot.
+Read-only; browsers from a foreign Origin are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from server.hub import SubscriberClosed
+from server.routes import services
+from trainer.protocol import FROM_VIEWER, ProtocolError, dumps, now_ms, parse
+
+log = logging.getLogger("server.viewers")
+router = APIRouter()
+
+
+def origin_ok(ws: WebSocket, allowed: list[str]) -> bool:
+    """No Origin (not a browser) or this server's own host, or one explicitly allowed."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == ws.headers.get("host") or origin in allowed
+
+
+@router.websocket("/ws")
+async def viewer_feed(ws: WebSocket) -> None:
+    s = services(ws)
+    await ws.accept()  # accept first so the refusal carries a close code and reason
+    if not origin_ok(ws, s.settings.allowed_origins):
+        await ws.close(code=1008, reason="origin not allowed")
+        return
+
+    def snapshot():
+        return ("snapshot", s.live.snapshot(), now_ms())
+
+    async with s.hub.subscribe([snapshot()]) as sub:
+
+        async def send() -> None:
+            while True:
+                message = await sub.get()
+                await asyncio.wait_for(ws.send_text(dumps(message)), s.settings.send_timeout_s)
+
+        async def receive() -> None:
+            while True:
+                text = await ws.receive_text()
+                try:
+                    envelope, _ = parse(text, allowed=FROM_VIEWER)
+                except ProtocolError as exc:
+                    await ws.close(code=1003, reason=str(exc)[:120])
+                    return
+                if envelope.t == "resync":
+                    sub.restart([snapshot()])
+
+        sender, receiver = asyncio.create_task(send()), asyncio.create_task(receive())
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            exc = task.exception()
+            if isinstance(exc, SubscriberClosed):
+                await ws.close(code=1008, reason=str(exc)[:120])
+            elif isinstance(exc, TimeoutError):
+                await ws.close(code=1008, reason="send timed out: viewer too slow")
+            elif exc is not None and not isinstance(exc, WebSocketDisconnect):
+                log.warning("viewer connection ended: %r", exc)
