@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Until the server lands (issue 5), the showcase is the trainer in the terminal: Ctrl-C saves a
-# checkpoint, and running it again resumes the same run.
+# The showcase: server on http://127.0.0.1:8000 plus the supervised trainer (data in ./data).
+# Ctrl-C stops both; the trainer saves a checkpoint and the next run resumes it.
 run: install
-	$(PY) -m trainer train --run-dir runs/showcase --resume
+	$(PY) -m server up
 
 test: install
 	$(PY) -m ruff check .

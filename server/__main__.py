@@ -1,9 +1,9 @@
-"""`python -m server serve`: run the web server (uvicorn) alone. `up` (server + supervised trainer)
-arrives with the rest of issue 5."""
+"""`python -m server up|serve`: the whole showcase (server + supervised trainer), or the server alone."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -11,27 +11,45 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description="Shogi Showcase server")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the feed and replays (a trainer connects with its token)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--data-dir")
+    up = sub.add_parser(
+        "up", help="serve and run the trainer as a supervised child (the README's run command)"
+    )
+    serve = sub.add_parser("serve", help="serve only; a trainer elsewhere connects with the configured token")
+    for p in (up, serve):
+        p.add_argument("--host", help="bind address (default 127.0.0.1; env SHOWCASE_HOST)")
+        p.add_argument("--port", type=int, help="port (default 8000; env SHOWCASE_PORT)")
+        p.add_argument(
+            "--data-dir", help="SQLite, tokens, trainer run (default ./data; env SHOWCASE_DATA_DIR)"
+        )
+    up.add_argument("--no-trainer", action="store_true", help="serve pages and replays only")
+    up.add_argument("--trainer-config", help="TOML config for the trainer")
+    up.add_argument("--trainer-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = parser.parse_args(argv)
 
-    import uvicorn
     from pydantic import ValidationError
 
-    from server.app import create_app
     from server.config import Settings
 
     flags = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
-    overrides = {k: v for k, v in flags.items() if v is not None}
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    from server.supervisor import up as run_up
+
+    with_trainer = args.command == "up" and not args.no_trainer
+    if args.command == "serve" and not settings.trainer_token:
+        logging.getLogger("server").warning("no SHOWCASE_TRAINER_TOKEN set: no trainer can connect")
+    asyncio.run(
+        run_up(
+            settings,
+            with_trainer=with_trainer,
+            config=getattr(args, "trainer_config", None),
+            sets=getattr(args, "trainer_set", []),
+        )
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from server.config import Settings, load_admin_token
 from server.hub import Hub
 from server.live import LiveState
-from server.routes import games, health, metrics, trainer, viewers
+from server.routes import control, games, health, metrics, trainer, viewers
 from server.store import Store
 
 log = logging.getLogger("server")
@@ -33,6 +33,7 @@ class Services:
         )
         self.admin_token, self.admin_token_created = load_admin_token(settings)
         self.trainer_link = None  # the connected trainer's websocket, for forwarding control
+        self.control_seq = 0  # sequence numbers of server -> trainer messages on that link
         self.errors: list[str] = []  # crashed background work, shown by /healthz
 
 
@@ -67,6 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": f"request body over {settings.max_request_bytes} bytes"}, 413)
         return await call_next(request)
 
-    for module in (health, games, metrics, trainer, viewers):
+    for module in (health, games, metrics, control, trainer, viewers):
         app.include_router(module.router)
     return app

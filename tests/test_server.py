@@ -245,3 +245,39 @@ def test_foreign_origin_viewer_is_refused(tmp_path):
 
     with Running(tmp_path) as srv:
         assert asyncio.run(go()) == 1008
+
+
+def test_control_needs_the_admin_token_and_reaches_the_trainer(tmp_path):
+    async def go(admin):
+        async with connect(f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None) as tr:
+            await send_all(tr, [("hello", hello())])
+            async with httpx.AsyncClient(base_url=srv.http) as client:
+                deadline = time.monotonic() + 5
+                while not (await client.get("/healthz")).json()["trainer"]["connected"]:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.02)
+                auth = {"Authorization": f"Bearer {admin}"}
+                assert (await client.post("/api/control/pause", headers=auth)).status_code == 200
+                speed = await client.put("/api/control/speed", json={"seconds": 3.5}, headers=auth)
+                assert speed.status_code == 200
+                bad_speed = await client.put("/api/control/speed", json={"seconds": 0}, headers=auth)
+                assert bad_speed.status_code == 422
+            first = json.loads(await asyncio.wait_for(tr.recv(), 5))
+            second = json.loads(await asyncio.wait_for(tr.recv(), 5))
+        return first, second
+
+    with Running(tmp_path) as srv:
+        admin = (tmp_path / "data" / "admin_token").read_text().strip()
+        assert oct((tmp_path / "data" / "admin_token").stat().st_mode & 0o777) == "0o600"
+        client = httpx.Client(base_url=srv.http)
+        assert client.post("/api/control/pause").status_code == 401
+        assert client.post("/api/control/pause", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert (
+            client.post("/api/control/explode", headers={"Authorization": f"Bearer {admin}"}).status_code
+            == 422
+        )
+        no_trainer = client.post("/api/control/step", headers={"Authorization": f"Bearer {admin}"})
+        assert no_trainer.status_code == 503 and "no trainer" in no_trainer.json()["detail"]
+        first, second = asyncio.run(go(admin))
+    assert (first["t"], first["v"], first["d"]["action"]) == ("control", 0, "pause")
+    assert (second["v"], second["d"]["action"], second["d"]["seconds"]) == (1, "speed", 3.5)

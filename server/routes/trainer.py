@@ -63,6 +63,7 @@ async def trainer_link(ws: WebSocket) -> None:
     if previous is not None:  # a restarted trainer replaces a link that has not noticed it is dead
         await previous.close(code=GOING_AWAY, reason="replaced by a new trainer connection")
     s.trainer_link = ws
+    s.control_seq = 0
     first = True
     try:
         while True:

@@ -1,0 +1,140 @@
+"""`python -m server up`: uvicorn plus the trainer as a supervised child process.
+
+The trainer gets a fresh token per start (through its environment, not its command line), publishes
+to this server over loopback, resumes from its last checkpoint whenever it is (re)started, and is
+restarted with exponential backoff if it dies. Ctrl-C (or SIGTERM) stops the server and asks the
+trainer to stop, which makes it finish its update and save a checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+import uvicorn
+
+from server.app import create_app
+from server.config import Settings
+
+log = logging.getLogger("server.supervisor")
+
+
+def trainer_command(settings: Settings, *, config: str | None, sets: list[str]) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "train",
+        "--server",
+        f"ws://127.0.0.1:{settings.port}/ws/trainer",
+        "--run-dir",
+        str(settings.data_dir / "run"),
+        "--resume",
+        "--json",  # no progress bar in the log file; a summary line when it stops
+    ]
+    if config:
+        cmd += ["--config", config]
+    for item in sets:
+        cmd += ["--set", item]
+    return cmd
+
+
+class TrainerProcess:
+    """Start, watch and restart the trainer; `stop()` asks it to save and exit."""
+
+    def __init__(self, cmd: list[str], token: str, log_path: Path, *, backoff_max: float = 60.0):
+        self.cmd = cmd
+        self.token = token
+        self.log_path = log_path
+        self.backoff_max = backoff_max
+        self.proc: asyncio.subprocess.Process | None = None
+        self.starts = 0
+        self._stopping = False
+
+    async def run(self) -> None:
+        delay = 1.0
+        while not self._stopping:
+            started = time.monotonic()
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("ab") as logfile:
+                env = {**os.environ, "SHOWCASE_TRAINER_TOKEN": self.token}
+                self.proc = await asyncio.create_subprocess_exec(
+                    *self.cmd, stdout=logfile, stderr=logfile, env=env, start_new_session=True
+                )
+            self.starts += 1
+            log.info("trainer started (pid %d, start %d); log: %s", self.proc.pid, self.starts, self.log_path)
+            code = await self.proc.wait()
+            if self._stopping:
+                return
+            if time.monotonic() - started > 60:
+                delay = 1.0  # it ran for a while: this is a fresh failure, not a crash loop
+            log.warning(
+                "trainer exited with code %s; restarting in %.0f s (it resumes its checkpoint)", code, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff_max)
+
+    async def stop(self, timeout: float = 60.0) -> None:
+        self._stopping = True
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            log.error("trainer did not stop within %.0f s; killing it", timeout)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+async def up(settings: Settings, *, with_trainer: bool, config: str | None, sets: list[str]) -> None:
+    """Serve until interrupted, supervising the trainer unless `with_trainer` is False."""
+    if with_trainer and not settings.trainer_token:
+        settings = settings.model_copy(update={"trainer_token": secrets.token_urlsafe(24)})
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            ws_ping_interval=1.0,  # a dead link is noticed within about two seconds
+            ws_ping_timeout=2.0,
+        )
+    )
+    trainer = None
+    task = None
+    if with_trainer:
+        cmd = trainer_command(settings, config=config, sets=sets)
+        trainer = TrainerProcess(cmd, settings.trainer_token, settings.data_dir / "trainer.log")
+
+        async def start_when_listening():
+            while not server.started:
+                await asyncio.sleep(0.05)
+            await trainer.run()
+
+        task = asyncio.create_task(start_when_listening())
+    # uvicorn catches SIGINT/SIGTERM while serving, then restores the handlers it found and re-raises
+    # the signal. With quiet handlers in place that re-raise does nothing, so the trainer is still
+    # stopped cleanly below instead of the process dying mid-shutdown.
+    quiet = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        await server.serve()
+    finally:
+        if trainer is not None:
+            await trainer.stop()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sig, handler in quiet.items():
+            signal.signal(sig, handler)
