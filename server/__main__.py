@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 
@@ -22,9 +23,29 @@ def main(argv: list[str] | None = None) -> int:
             "--data-dir", help="SQLite, tokens, trainer run (default ./data; env SHOWCASE_DATA_DIR)"
         )
     up.add_argument("--no-trainer", action="store_true", help="serve pages and replays only")
+    bench = sub.add_parser("bench", help="benchmarks that print their figures")
+    bench_sub = bench.add_subparsers(dest="target", required=True)
+    fan = bench_sub.add_parser(
+        "fanout", help="viewers' delivery latency under a move stream, with a slow viewer"
+    )
+    fan.add_argument("--clients", type=int, default=500)
+    fan.add_argument("--rate", type=float, default=20.0, help="move messages per second")
+    fan.add_argument(
+        "--seconds", type=float, default=10.0, help="per phase (without, then with the slow viewer)"
+    )
+    fan.add_argument("--json", action="store_true")
     up.add_argument("--trainer-config", help="TOML config for the trainer")
     up.add_argument("--trainer-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = parser.parse_args(argv)
+
+    if args.command == "bench":
+        from server.bench import bench_fanout
+
+        if args.clients < 1 or args.rate <= 0 or args.seconds <= 0:
+            parser.error("--clients, --rate and --seconds must be positive")
+        result = bench_fanout(args.clients, args.rate, args.seconds)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:32s} {v}" for k, v in result.items()))
+        return 0
 
     from pydantic import ValidationError
 

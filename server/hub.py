@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
 
 CONFLATE = frozenset({"metrics", "status", "trainer_status", "poll_tally"})
 Pending = tuple[str, dict, int]  # (type, payload, ts)
@@ -32,14 +38,14 @@ class Subscription:
     def __init__(self, hub: Hub, maxsize: int):
         self._hub = hub
         self.maxsize = maxsize
-        self._pending: OrderedDict[Any, Pending] = OrderedDict()
+        self._pending: OrderedDict[Any, tuple[str, dict, int, str]] = OrderedDict()
         self._event = asyncio.Event()
         self._keys = itertools.count()
         self.seq = 0
         self.closed_reason: str | None = None
         self.delivered = 0
 
-    def _offer(self, t: str, d: dict, ts: int) -> None:
+    def _offer(self, t: str, d: dict, ts: int, text: str | None = None) -> None:
         if self.closed_reason is not None:
             return
         if t in CONFLATE:
@@ -50,7 +56,7 @@ class Subscription:
         if len(self._pending) >= self.maxsize:
             self.close(f"too slow: {len(self._pending)} messages waiting (limit {self.maxsize})")
             return
-        self._pending[key] = (t, d, ts)
+        self._pending[key] = (t, d, ts, text if text is not None else dumps(d))
         self._event.set()
 
     def close(self, reason: str) -> None:
@@ -63,8 +69,7 @@ class Subscription:
     def backlog(self) -> int:
         return len(self._pending)
 
-    async def get(self) -> dict:
-        """The next message as a protocol envelope, with this subscriber's sequence number."""
+    async def _next(self) -> tuple[str, dict, int, str]:
         while not self._pending:
             if self.closed_reason is not None:
                 raise SubscriberClosed(self.closed_reason)
@@ -72,11 +77,20 @@ class Subscription:
             await self._event.wait()
         if self.closed_reason is not None:
             raise SubscriberClosed(self.closed_reason)
-        _, (t, d, ts) = self._pending.popitem(last=False)
-        message = {"t": t, "v": self.seq, "ts": ts, "d": d}
+        _, item = self._pending.popitem(last=False)
         self.seq += 1
         self.delivered += 1
-        return message
+        return item
+
+    async def get(self) -> dict:
+        """The next message as a protocol envelope, with this subscriber's sequence number."""
+        t, d, ts, _ = await self._next()
+        return {"t": t, "v": self.seq - 1, "ts": ts, "d": d}
+
+    async def get_text(self) -> str:
+        """The next message as JSON text; the payload was serialised once for all subscribers."""
+        t, _, ts, text = await self._next()
+        return f'{{"t":{dumps(t)},"v":{self.seq - 1},"ts":{ts},"d":{text}}}'
 
     def __aiter__(self) -> AsyncIterator[dict]:
         return self
@@ -110,8 +124,9 @@ class Hub:
 
     def publish(self, t: str, d: dict, ts: int) -> None:
         self.published += 1
+        text = dumps(d)  # once, however many subscribers
         for sub in list(self._subs):
-            sub._offer(t, d, ts)
+            sub._offer(t, d, ts, text)
             if sub.closed_reason is not None:
                 self._subs.discard(sub)
                 self.disconnected_slow += 1

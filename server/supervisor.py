@@ -109,6 +109,9 @@ async def up(settings: Settings, *, with_trainer: bool, config: str | None, sets
             log_level="info",
             ws_ping_interval=1.0,  # a dead link is noticed within about two seconds
             ws_ping_timeout=2.0,
+            # Compressing every frame for every viewer cost more CPU than the whole fan-out; moves
+            # are a few kB and travel mostly over loopback or a LAN to OBS.
+            ws_per_message_deflate=False,
         )
     )
     trainer = None

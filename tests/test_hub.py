@@ -1,6 +1,7 @@
 """Hub fan-out: order, gap-free numbering, conflation, slow subscribers cut off without hurting others."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -91,3 +92,14 @@ def test_unsubscribe_always_cleans_up_and_restart_renumbers():
 
     first = run(go())
     assert first["t"] == "snapshot" and first["v"] == 0
+
+
+def test_text_form_is_the_same_message():
+    async def go():
+        hub = Hub()
+        async with hub.subscribe() as a, hub.subscribe() as b:
+            hub.publish("move", {"ply": 1, "name": "▲７六歩"}, ts=7)
+            return await a.get(), json.loads(await b.get_text())
+
+    as_dict, from_text = run(go())
+    assert as_dict == from_text == {"t": "move", "v": 0, "ts": 7, "d": {"ply": 1, "name": "▲７六歩"}}

@@ -11,7 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from server.hub import SubscriberClosed
 from server.routes import services
-from trainer.protocol import FROM_VIEWER, ProtocolError, dumps, now_ms, parse
+from trainer.protocol import FROM_VIEWER, ProtocolError, now_ms, parse
 
 log = logging.getLogger("server.viewers")
 router = APIRouter()
@@ -40,8 +40,9 @@ async def viewer_feed(ws: WebSocket) -> None:
 
         async def send() -> None:
             while True:
-                message = await sub.get()
-                await asyncio.wait_for(ws.send_text(dumps(message)), s.settings.send_timeout_s)
+                text = await sub.get_text()
+                async with asyncio.timeout(s.settings.send_timeout_s):  # no task per send, unlike wait_for
+                    await ws.send_text(text)
 
         async def receive() -> None:
             while True:
