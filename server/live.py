@@ -44,11 +44,13 @@ class LiveState:
             self.status = d
             self.trainer["weights_version"] = d["weights_version"]
         elif t == "game_start" and d["kind"] == "showcase":
+            if self.game is None or self.game["game_id"] != d["game_id"]:
+                self.moves.clear()
             self.game = d
-            self.moves.clear()
             self.pending_move = None
         elif t == "move" and self.game is not None and d["game_id"] == self.game["game_id"]:
-            self.moves.append(d)
+            if not self.moves or d["ply"] > self.moves[-1]["ply"]:  # a replayed move is already here
+                self.moves.append(d)
             self.pending_move = None
         elif t == "metrics":
             for key, value in d["values"].items():

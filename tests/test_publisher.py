@@ -103,6 +103,27 @@ def test_reconnects_after_the_server_restarts_and_sends_hello_again(port):
         server.stop()
 
 
+def test_on_connect_messages_follow_hello_on_every_connection(port):
+    replay = [("milestone", milestone(99))]
+    server = FakeServer(port).start()
+    pub = Publisher(
+        f"ws://127.0.0.1:{port}", TOKEN, hello, on_connect=lambda: list(replay), backoff_initial=0.05
+    )
+    pub.start()
+    try:
+        assert [server.take()[0].t for _ in range(2)] == ["hello", "milestone"]
+        server.stop()
+        while pub.connected.is_set():
+            time.sleep(0.02)
+        server = FakeServer(port).start()
+        first, second = server.take(), server.take()
+        assert (first[0].t, first[0].v, second[0].t, second[0].v) == ("hello", 0, "milestone", 1)
+        assert second[1].update == 99
+    finally:
+        pub.stop()
+        server.stop()
+
+
 def test_controls_reach_the_handler_and_bad_ones_are_ignored(port):
     server = FakeServer(port).start()
     got: queue.Queue = queue.Queue()

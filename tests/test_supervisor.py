@@ -108,7 +108,8 @@ def test_trainer_reconnects_by_itself_after_the_server_restarts(tmp_path):
     sets = [arg for item in TINY for arg in ("--set", item)]
     trainer = subprocess.Popen(
         [sys.executable, "-m", "trainer", "train", "--json", "--server", f"ws://127.0.0.1:{port}/ws/trainer",
-         "--run-dir", str(tmp_path / "run"), "--set", "live.max_queued_events=100000", *sets],
+         "--run-dir", str(tmp_path / "run"), *sets, "--set", "env.max_plies=100",
+         "--set", "live.move_interval_s=0.1"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -118,7 +119,15 @@ def test_trainer_reconnects_by_itself_after_the_server_restarts(tmp_path):
             async with connect(f"ws://127.0.0.1:{port}/ws", proxy=None) as ws:
                 return await trainer_state(ws, True)
 
+        async def snapshot_game():
+            async with connect(f"ws://127.0.0.1:{port}/ws", proxy=None) as ws:
+                return json.loads(await ws.recv())["d"]
+
         before = asyncio.run(connected_once())
+        deadline = time.monotonic() + 20
+        while (running := asyncio.run(snapshot_game()))["game"] is None:
+            assert time.monotonic() < deadline, "no showcase game started"
+            time.sleep(0.1)
         server.send_signal(signal.SIGINT)
         server.wait(30)
         server = subprocess.Popen(
@@ -127,6 +136,19 @@ def test_trainer_reconnects_by_itself_after_the_server_restarts(tmp_path):
         wait_http(f"http://127.0.0.1:{port}/healthz")
         after = asyncio.run(connected_once())
         assert after["run_id"] == before["run_id"] and trainer.poll() is None
+
+        # A viewer of the restarted server sees the game in progress from its first move: the
+        # trainer replays it on reconnect (the archive kept it; the live snapshot starts empty).
+        deadline = time.monotonic() + 10
+        while True:
+            snap = asyncio.run(snapshot_game())
+            if snap["game"] is not None and snap["game"]["game_id"] == running["game"]["game_id"]:
+                break
+            assert time.monotonic() < deadline, "the restarted server never learned the game in progress"
+            time.sleep(0.1)
+        plies = [m["ply"] for m in snap["moves"]]
+        assert plies == list(range(1, len(plies) + 1))
+        assert all(m["game_id"] == snap["game"]["game_id"] for m in snap["moves"])
     finally:
         trainer.send_signal(signal.SIGTERM)
         trainer.wait(60)

@@ -66,6 +66,7 @@ class Live:
             token,
             self._hello,
             on_control=self.showcase.handle if self.showcase else None,
+            on_connect=self.showcase.current_game_messages if self.showcase else None,
             max_events=live.max_queued_events,
         )
 

@@ -3,7 +3,8 @@
 `publish(t, payload)` validates the message and hands it over without blocking. While the server is
 away, conflating types (metrics, status) keep only the latest, event types (moves, games, milestones,
 evaluations) are kept up to a bound and then dropped and counted; the counts go out in the next
-`status` once the link is back. Every (re)connect starts with `hello`. Reconnects back off
+`status` once the link is back. Every (re)connect starts with `hello`, then whatever `on_connect`
+returns (the showcase game so far). Reconnects back off
 exponentially with jitter. `control` messages from the server are handed to `on_control` (called on
 the publisher's thread: keep it short, e.g. set a flag).
 """
@@ -50,6 +51,7 @@ class Publisher:
         hello: Callable[[], Hello],
         *,
         on_control: Callable[[Control], None] | None = None,
+        on_connect: Callable[[], list[tuple[str, Payload]]] | None = None,
         max_events: int = 2000,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
@@ -58,6 +60,7 @@ class Publisher:
         self._token = token
         self._hello = hello
         self._on_control = on_control
+        self._on_connect = on_connect
         self.max_events = max_events
         self._backoff = (backoff_initial, backoff_max)
         self._lock = threading.Lock()
@@ -170,6 +173,10 @@ class Publisher:
             self.sent += 1
 
         await send("hello", self._hello())
+        # State a (re)started server cannot know, e.g. the showcase game in progress; the server
+        # stores it idempotently, so repeating what it already has is harmless.
+        for t, payload in self._on_connect() if self._on_connect else []:
+            await send(t, payload)
         self.connected.set()
         receiver = asyncio.create_task(self._receive(ws))
         try:

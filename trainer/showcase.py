@@ -67,6 +67,8 @@ class Showcase:
         self._thread: threading.Thread | None = None
         self.game: Game | None = None
         self.game_id: str | None = None
+        self._published: list[tuple[str, Payload]] = []  # this game's game_start and moves, for a replay
+        self._published_lock = threading.Lock()
         self.error: BaseException | None = None
 
     # -- controls (any thread) --------------------------------------------------------------------------
@@ -151,10 +153,25 @@ class Showcase:
             log.exception("showcase stopped by an error")
 
     # -- the game ------------------------------------------------------------------------------------
+    def current_game_messages(self) -> list[tuple[str, Payload]]:
+        """The running game's game_start and moves so far (for a server that just (re)connected)."""
+        with self._published_lock:
+            return list(self._published)
+
+    def _publish(self, t: str, payload: Payload) -> None:
+        with self._published_lock:
+            if t == "game_start":
+                self._published = [(t, payload)]
+            elif t == "move":
+                self._published.append((t, payload))
+            elif t == "game_end":
+                self._published = []
+        self.emit(t, payload)
+
     def _play_one_game(self) -> None:
         self.game = game = Game(max_plies=self.max_plies)
         self.game_id = game_id = uuid.uuid4().hex[:16]
-        self.emit(
+        self._publish(
             "game_start",
             GameStart(
                 game_id=game_id,
@@ -178,7 +195,7 @@ class Showcase:
             last = time.monotonic()
         outcome = game.outcome
         self.games_played += 1
-        self.emit(
+        self._publish(
             "game_end",
             GameEnd(
                 game_id=game_id,
@@ -234,7 +251,7 @@ class Showcase:
 
     def _play(self, game: Game, move: int, payload: PendingMove) -> None:
         game.push(move)
-        self.emit(
+        self._publish(
             "move",
             Move(
                 game_id=payload.game_id,
