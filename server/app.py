@@ -7,6 +7,8 @@ logged and listed in `/healthz`, never silent.
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -34,7 +36,11 @@ class Services:
         self.admin_token, self.admin_token_created = load_admin_token(settings)
         self.trainer_link = None  # the connected trainer's websocket, for forwarding control
         self.control_seq = 0  # sequence numbers of server -> trainer messages on that link
-        self.errors: list[str] = []  # crashed background work, shown by /healthz
+        self.errors: deque[tuple[float, str]] = deque(maxlen=50)  # (time, what failed), for /healthz
+
+    def report_error(self, what: str) -> None:
+        """Record background work that failed: logged by the caller, listed by /healthz."""
+        self.errors.append((time.time(), what))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -281,3 +281,25 @@ def test_control_needs_the_admin_token_and_reaches_the_trainer(tmp_path):
         first, second = asyncio.run(go(admin))
     assert (first["t"], first["v"], first["d"]["action"]) == ("control", 0, "pause")
     assert (second["v"], second["d"]["action"], second["d"]["seconds"]) == (1, "speed", 3.5)
+
+
+def test_a_storage_failure_keeps_the_link_up_and_shows_in_healthz(tmp_path):
+    # A game_end for a game the server never saw cannot be stored: the link stays open, the error
+    # is listed in /healthz, and the next message is still handled.
+    async def go():
+        async with connect(f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None) as tr:
+            ghost = game_messages(game_id="ghost")[0][-1]
+            await send_all(
+                tr,
+                [("hello", hello()), ghost, ("metrics", {"update": 1, "samples": 1, "values": {"k": 1.0}})],
+            )
+            async with httpx.AsyncClient(base_url=srv.http) as client:
+                deadline = time.monotonic() + 5
+                while not (await client.get("/api/metrics", params={"key": "k"})).json()["points"]:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+                return (await client.get("/healthz")).json()
+
+    with Running(tmp_path) as srv:
+        health = asyncio.run(go())
+    assert health["ok"] is False and "game_end" in health["errors"][0]["what"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -9,16 +10,18 @@ from fastapi import APIRouter, Depends
 from server.routes import services
 
 router = APIRouter(tags=["health"])
+RECENT_S = 300  # errors older than this no longer make the server unhealthy (they stay in the log)
 
 
 @router.get("/healthz")
 async def healthz(s: Annotated[object, Depends(services)]) -> dict:
     store_error = s.store.error
-    errors = list(s.errors) + ([f"store: {store_error!r}"] if store_error else [])
+    recent = [{"at": at, "what": what} for at, what in s.errors if at > time.time() - RECENT_S]
     return {
-        "ok": not errors,
+        "ok": store_error is None and not recent,
         "trainer": s.live.trainer_status(),
         "viewers": s.hub.subscribers,
         "store_batches": s.store.batches,
-        "errors": errors,
+        "store_error": repr(store_error) if store_error else None,
+        "errors": recent,
     }

@@ -86,7 +86,7 @@ async def trainer_link(ws: WebSocket) -> None:
                 await _persist(s, envelope.t, d)
             except Exception as exc:  # keep the stream up; the archive error shows in /healthz
                 log.exception("could not store %s", envelope.t)
-                s.errors.append(f"store {envelope.t}: {exc!r}")
+                s.report_error(f"store {envelope.t}: {exc!r}")
             if envelope.t not in SECRET:
                 s.hub.publish(envelope.t, d, envelope.ts)
     except WebSocketDisconnect:
