@@ -12,7 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOWCASE_", env_file=None, extra="forbid")
+    # `showcase.env` in the working directory (optional) holds SHOWCASE_* lines; the environment wins.
+    model_config = SettingsConfigDict(env_prefix="SHOWCASE_", env_file="showcase.env", extra="ignore")
 
     host: str = "127.0.0.1"
     """Loopback by default: expose it deliberately (e.g. 0.0.0.0 behind a firewall) for a remote trainer."""

@@ -303,3 +303,14 @@ def test_a_storage_failure_keeps_the_link_up_and_shows_in_healthz(tmp_path):
     with Running(tmp_path) as srv:
         health = asyncio.run(go())
     assert health["ok"] is False and "game_end" in health["errors"][0]["what"]
+
+
+def test_settings_from_environment_and_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "showcase.env").write_text("SHOWCASE_PORT=9123\nSHOWCASE_VIEWER_QUEUE=64\nOTHER=1\n")
+    monkeypatch.setenv("SHOWCASE_PORT", "9555")
+    settings = Settings()
+    assert settings.port == 9555 and settings.viewer_queue == 64  # the environment wins over the file
+    monkeypatch.setenv("SHOWCASE_PORT", "70000")
+    with pytest.raises(ValueError, match="port"):
+        Settings()

@@ -63,6 +63,9 @@ def test_up_supervises_the_trainer_and_archives_its_games(tmp_path):
         async def watch():
             async with connect(f"ws://127.0.0.1:{port}/ws", proxy=None) as ws:
                 first = await trainer_state(ws, True)
+                kinds: set[str] = set()
+                while not {"move", "metrics"} <= kinds:  # the live feed carries both
+                    kinds.add(json.loads(await asyncio.wait_for(ws.recv(), 30))["t"])
                 pid = int(
                     re.findall(r"trainer started \(pid (\d+)", (tmp_path / "server.log").read_text())[-1]
                 )
