@@ -11,7 +11,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,8 +34,6 @@ from trainer.selfplay import Collector, greedy_mover, random_mover
 from trainer.shogi.actions import N_ACTIONS
 from trainer.shogi.features import N_PLANES
 from trainer.shogi.game import BLACK, REASONS
-
-MetricsSink = Callable[[int, dict], None]
 
 
 def sampling_actor(forward, device: torch.device):
@@ -121,7 +118,6 @@ def train(
     cfg: TrainConfig,
     *,
     resume: bool = False,
-    on_metrics: MetricsSink | None = None,
     stop: StopFlag | None = None,
     progress: bool = False,
     token: str | None = None,
@@ -131,15 +127,13 @@ def train(
     stop = stop or StopFlag()
     previous_handlers = _install_signal_handlers(stop)
     try:
-        return _train(cfg, resume=resume, on_metrics=on_metrics, stop=stop, progress=progress, token=token)
+        return _train(cfg, resume=resume, stop=stop, progress=progress, token=token)
     finally:
         for sig, handler in previous_handlers:
             signal.signal(sig, handler)
 
 
-def _train(
-    cfg: TrainConfig, *, resume: bool, on_metrics, stop: StopFlag, progress: bool, token
-) -> TrainResult:
+def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, token) -> TrainResult:
     torch.set_num_threads(cfg.run.threads or default_threads())
     run_dir = Path(cfg.run.run_dir)
     ckpt_dir = run_dir / "checkpoints"
@@ -316,8 +310,6 @@ def _train(
                 line = {"update": update, "time": time.time(), **metrics}
                 metrics_file.write(json.dumps(line) + "\n")
                 metrics_file.flush()
-                if on_metrics is not None:
-                    on_metrics(update, metrics)
                 if live is not None:
                     live.after_update(update, samples_done, metrics, model, eval_games)
                 if progress:

@@ -14,7 +14,7 @@ depend on the batch, so the probability ratio starts at exactly 1, and costs the
 from __future__ import annotations
 
 import abc
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
@@ -294,10 +294,6 @@ class ActorCritic(ActorCriticBase):
 
 def build_model(args: ModelArgs) -> ActorCriticBase:
     return ActorCriticResTower(args) if args.kind == "restower" else ActorCritic(args)
-
-
-def model_args_dict(args: ModelArgs) -> dict:
-    return asdict(args)
 
 
 def count_parameters(model: nn.Module) -> int:
