@@ -148,7 +148,9 @@ def test_viewer_sees_snapshot_then_deltas_and_the_archive_keeps_the_game(tmp_pat
             ) as tr:
                 await send_all(tr, [("hello", hello()), *messages[:3]])
                 status = await recv_until(viewer, "trainer_status")
-                await send_all(tr, [("pending_move", pending), *messages[3:]], start_seq=4)
+                replay, _ = game_messages(seed=5, plies=4, game_id="eval-1")
+                replay[0][1]["kind"] = "evaluation"
+                await send_all(tr, [("pending_move", pending), *messages[3:], *replay], start_seq=4)
                 metrics = {"update": 1, "samples": 64, "values": {"ppo/approx_kl": 0.01, "eval/elo": None}}
                 await send_all(tr, [("metrics", metrics)], start_seq=100)
                 seen = []
@@ -174,10 +176,11 @@ def test_viewer_sees_snapshot_then_deltas_and_the_archive_keeps_the_game(tmp_pat
     )
     assert status["d"]["connected"] is True and status["d"]["run_id"] == "run-1"
     kinds = [m["t"] for m in seen]
-    assert "pending_move" not in kinds and kinds.count("move") == 12 and "game_end" in kinds
+    assert "pending_move" not in kinds and kinds.count("move") == 12 and kinds.count("game_end") == 2
+    assert all(m["d"]["game_id"] == "g-1" for m in seen if m["t"] == "move")  # replays: archived only
     assert [m["v"] for m in seen] == list(range(seen[0]["v"], seen[0]["v"] + len(seen)))  # no gaps
     assert offline["d"]["connected"] is False
-    assert [g["id"] for g in listing["games"]] == ["g-1"] and listing["next_cursor"] is None
+    assert {g["id"] for g in listing["games"]} == {"g-1", "eval-1"} and listing["next_cursor"] is None
     assert len(one["moves"]) == 12 and one["moves"][0]["usi"] == messages[1][1]["move"]["usi"]
     assert kif.headers["content-disposition"].endswith('.kif"')
     assert from_kif(kif.text).game.sfen() == game.sfen()

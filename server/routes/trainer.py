@@ -65,6 +65,7 @@ async def trainer_link(ws: WebSocket) -> None:
     s.trainer_link = ws
     s.control_seq = 0
     first = True
+    archive_only: set[str] = set()  # evaluation / self-play games: stored, and only announced live
     try:
         while True:
             text = await ws.receive_text()
@@ -87,8 +88,13 @@ async def trainer_link(ws: WebSocket) -> None:
             except Exception as exc:  # keep the stream up; the archive error shows in /healthz
                 log.exception("could not store %s", envelope.t)
                 s.report_error(f"store {envelope.t}: {exc!r}")
-            if envelope.t not in SECRET:
-                s.hub.publish(envelope.t, d, envelope.ts)
+            if envelope.t == "game_start" and d["kind"] != "showcase":
+                archive_only.add(d["game_id"])
+            if envelope.t in SECRET or (envelope.t == "move" and d["game_id"] in archive_only):
+                continue  # secret until the reveal / a replay for the archive, not the live feed
+            if envelope.t == "game_end":
+                archive_only.discard(d["game_id"])
+            s.hub.publish(envelope.t, d, envelope.ts)
     except WebSocketDisconnect:
         pass
     finally:
