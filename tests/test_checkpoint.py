@@ -92,6 +92,8 @@ def small_config(run_dir: Path, updates: int):
             "ppo.num_steps=8",
             "ppo.minibatch_size=32",
             "eval.every_updates=0",
+            "curriculum.random_opponent_envs=0",
+            "ppo.update_epochs=4",
             "checkpoint.every_updates=1",
         ],
     )

@@ -60,6 +60,9 @@ def test_ppo_learns_the_mating_moves(tmp_path):
             "ppo.minibatch_size=64",
             "ppo.learning_rate=0.001",
             "eval.every_updates=0",
+            "curriculum.random_opponent_envs=0",
+            "reward.material_shaping=0.0",
+            "ppo.update_epochs=4",
             "checkpoint.every_updates=100",
         ],
     )

@@ -29,6 +29,7 @@ def test_training_run_publishes_valid_protocol(tmp_path):
             "ppo.num_steps=8",
             "ppo.minibatch_size=32",
             "eval.every_updates=3",
+            "curriculum.random_opponent_envs=0",
             "eval.games=4",
             "eval.max_plies=20",
             f"live.server_url='ws://127.0.0.1:{port}/ws/trainer'",
