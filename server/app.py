@@ -14,11 +14,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from server.config import Settings, load_admin_token
 from server.hub import Hub
 from server.live import LiveState
-from server.routes import control, games, health, metrics, trainer, viewers
+from server.routes import control, games, health, metrics, pages, trainer, viewers
 from server.store import Store
 
 log = logging.getLogger("server")
@@ -76,6 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": f"request body over {settings.max_request_bytes} bytes"}, 413)
         return await call_next(request)
 
-    for module in (health, games, metrics, control, trainer, viewers):
+    for module in (health, games, metrics, control, trainer, viewers, pages):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    for prefix, folder in pages.VENDOR.items():
+        if folder.is_dir():
+            app.mount(prefix, StaticFiles(directory=folder), name=prefix.strip("/"))
+        else:
+            log.warning("%s is missing (run `npm ci`): pages that need it cannot load", folder)
     return app

@@ -24,8 +24,10 @@ TOKEN = "trainer-secret"
 
 
 class Running:
-    def __init__(self, tmp_path):
-        self.port = free_port()
+    """A real uvicorn serving the app in a thread; `port` reuses a port (a restart)."""
+
+    def __init__(self, tmp_path, port: int | None = None):
+        self.port = port or free_port()
         settings = Settings(port=self.port, data_dir=tmp_path / "data", trainer_token=TOKEN)
         self.server = uvicorn.Server(
             uvicorn.Config(create_app(settings), port=self.port, log_level="warning")

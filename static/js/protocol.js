@@ -1,0 +1,20 @@
+// Mirrors trainer/protocol.py: the message types a page handles. Envelope: {t, v, ts, d}.
+export const PROTOCOL_VERSION = 1;
+export const T = Object.freeze({
+  SNAPSHOT: "snapshot",
+  TRAINER_STATUS: "trainer_status",
+  STATUS: "status",
+  METRICS: "metrics",
+  EVAL: "eval",
+  MILESTONE: "milestone",
+  GAME_START: "game_start",
+  MOVE: "move",
+  GAME_END: "game_end",
+  POLL_OPEN: "poll_open",
+  POLL_TALLY: "poll_tally",
+  POLL_REVEAL: "poll_reveal",
+  POLL_CLOSED: "poll_closed",
+  CHAT_HIGHLIGHT: "chat_highlight",
+  LEADERBOARD: "leaderboard",
+  RESYNC: "resync",
+});

@@ -1,0 +1,95 @@
+// Board widget: the showcase position (shogiground), the last move, the network's top-5 moves as
+// arrows whose width follows their probability, a heatmap layer and a value bar from Black's view.
+// State is a plain object; drawing happens at most once per animation frame.
+import { Shogiground } from "/vendor/shogiground/shogiground.js";
+
+const RANKS = "abcdefghi";
+const ROLES = { P: "pawn", L: "lance", N: "knight", S: "silver", G: "gold", B: "bishop", R: "rook" };
+export const MAPS = {
+  se_attention_mean: "SE-weighted activation (mean of blocks)",
+  saliency: "Value saliency: where the evaluation is most sensitive",
+  policy_mass: "Policy mass: where the network wants to move",
+};
+
+export function squareKey(index) {
+  return `${Math.floor(index / 9) + 1}${RANKS[index % 9]}`;
+}
+
+function arrowOf(move, color) {
+  const usi = move.usi;
+  const dest = usi.slice(2, 4);
+  const orig = usi[1] === "*" ? { role: ROLES[usi[0]], color } : usi.slice(0, 2);
+  const bucket = Math.min(5, 1 + Math.floor(move.prob * 10));  // width class from the probability
+  return { orig, dest, brush: `p${bucket}`, description: `${Math.round(move.prob * 100)}%` };
+}
+
+export function createBoard(root, { mapName = "se_attention_mean", onDraw = () => {} } = {}) {
+  const state = { sfen: null, lastUsi: null, insight: null, mapName, visible: true };
+  const ground = Shogiground(
+    { viewOnly: true, scaleDownPieces: false, coordinates: { enabled: false }, animation: { enabled: false } },
+    { board: root.querySelector(".board"), hands: { top: root.querySelector(".hand-top"), bottom: root.querySelector(".hand-bottom") } },
+  );
+  const valueFill = root.querySelector(".value-fill");
+  const valueText = root.querySelector(".value-text");
+  const legend = root.querySelector(".legend");
+  const empty = root.querySelector(".empty");
+  let scheduled = false;
+
+  function draw() {
+    scheduled = false;
+    if (!state.visible) return;
+    empty.hidden = state.sfen !== null;
+    if (state.sfen === null) return;
+    const [board, turn, hands] = state.sfen.split(" ");
+    const color = turn === "b" ? "sente" : "gote";
+    const last = state.lastUsi;
+    ground.set({
+      sfen: { board, hands: hands === "-" ? "" : hands },
+      turnColor: color,
+      lastDests: last ? (last[1] === "*" ? [last.slice(2, 4)] : [last.slice(0, 2), last.slice(2, 4)]) : [],
+    });
+    const insight = state.insight;
+    ground.setAutoShapes(insight ? insight.top.map((m) => arrowOf(m, color)) : []);
+    const values = insight ? insight.maps[state.mapName] : null;
+    ground.setSquareHighlights(
+      values ? values.map((v, i) => ({ key: squareKey(i), className: `heat heat-${Math.min(9, Math.floor(v * 10))}` })) : [],
+    );
+    legend.textContent = insight ? MAPS[state.mapName] : "No insight for this position yet";
+    if (insight) {
+      valueFill.style.height = `${(insight.black_win * 100).toFixed(1)}%`;
+      valueText.textContent = `Black ${Math.round(insight.black_win * 100)}%`;
+    } else {
+      valueFill.style.height = "50%";
+      valueText.textContent = "no evaluation";
+    }
+    onDraw(state);
+  }
+
+  function schedule() {
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(draw);
+    }
+  }
+
+  return {
+    state,
+    showGame(game, moves) {
+      const lastMove = moves.length ? moves[moves.length - 1] : null;
+      state.sfen = game ? (lastMove ? lastMove.sfen_after : game.start_sfen) : null;
+      state.lastUsi = lastMove ? lastMove.move.usi : null;
+      state.insight = lastMove ? lastMove.insight : null;
+      schedule();
+    },
+    playMove(move) {
+      state.sfen = move.sfen_after;
+      state.lastUsi = move.move.usi;
+      state.insight = move.insight;
+      schedule();
+    },
+    setVisible(visible) {
+      state.visible = visible;
+      if (visible) schedule();
+    },
+  };
+}

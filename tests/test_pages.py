@@ -1,0 +1,130 @@
+"""Pages in a real headless Chromium against a real server fed by a scripted trainer connection."""
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_server import Running, game_messages, held_move, hello, send_all, trainer_headers
+from websockets.asyncio.client import connect
+
+from trainer.shogi.game import Game
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):  # .ci/run installs it: a missing browser there is a failure, never a skip
+        raise RuntimeError("CI has no /usr/bin/chromium; .ci/run should have installed Debian's chromium")
+    pytest.skip("browser tests need Debian's chromium: apt-get install chromium", allow_module_level=True)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 900, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    return page, errors
+
+
+def feed(srv, messages):
+    async def go():
+        async with connect(f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None) as tr:
+            await send_all(tr, [("hello", hello()), *messages])
+            await asyncio.sleep(0.5)
+
+    # Playwright's sync API owns this thread's event loop: the scripted trainer runs in its own thread.
+    worker = threading.Thread(target=lambda: asyncio.run(go()))
+    worker.start()
+    worker.join(30)
+
+
+def pieces(page) -> dict[str, str]:
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('sg-pieces piece')]"
+        ".map(p => [p.sgKey, p.className]))"
+    )
+
+
+def test_board_page_shows_the_fed_position_arrows_and_heatmap(browser, tmp_path):
+    messages, _ = game_messages(seed=3, plies=7)
+    # The last move carries real insight from a tiny network, for arrows and the heatmap.
+    before = Game(messages[-2][1]["sfen_before"]) if len(messages) > 2 else Game()
+    last = messages[-2][1]
+    pending = held_move(before, "g-1", ply=last["ply"])
+    last["insight"] = pending["insight"]
+    with Running(tmp_path) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/board")
+        page.wait_for_selector("sg-board")
+        assert page.locator(".empty").is_visible()
+        feed(srv, messages[:-1])  # everything but game_end: the game is still on
+        page.wait_for_function("() => document.querySelectorAll('sg-pieces piece').length > 30")
+        # A horizontal SVG line has an empty bounding box, so wait for it to exist, not to "show".
+        page.wait_for_selector("svg.sg-shapes line", state="attached")
+        time.sleep(0.2)
+        on_board = pieces(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "overlay-board.png"))
+        arrows = page.locator("svg.sg-shapes line").count()
+        heat = page.locator("sg-squares sq.heat").count()
+        legend = page.locator(".legend").inner_text()
+        page.close()
+    assert errors == []
+    # Every piece of the final position is on its square, with its colour and kind.
+    board = Game(last["sfen_after"]).board
+    expected = {}
+    kinds = [
+        "", "pawn", "lance", "knight", "silver", "bishop", "rook", "gold", "king",
+        "tokin", "promotedlance", "promotedknight", "promotedsilver", "horse", "dragon",
+    ]  # fmt: skip
+    for sq, code in enumerate(board.pieces):
+        if code:
+            key = f"{sq // 9 + 1}{'abcdefghi'[sq % 9]}"
+            expected[key] = f"{'gote' if code & 16 else 'sente'} {kinds[code & 15]}"
+    assert {k: v for k, v in on_board.items() if k in expected} == expected
+    assert set(on_board) == set(expected)
+    assert arrows >= 1 and heat == 81 and "SE-weighted activation" in legend
+
+
+def test_board_page_says_offline_and_recovers_after_a_server_restart(browser, tmp_path):
+    messages, _ = game_messages(seed=4, plies=3)
+    with Running(tmp_path) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/board")
+        page.wait_for_selector("sg-board")
+        assert page.locator("#feed-state").inner_text() == "trainer offline"
+        feed(srv, messages[:-1])
+        page.wait_for_function("() => document.querySelectorAll('sg-pieces piece').length > 30")
+        port = srv.port
+    # The server is gone: the page says so and keeps trying.
+    page.wait_for_function(
+        "() => document.getElementById('feed-state').textContent.startsWith('reconnecting')"
+    )
+    again = Running(tmp_path, port=port)  # same port and data: the page must find it by itself
+    with again:
+        page.wait_for_function(
+            "() => document.getElementById('feed-state').textContent === 'trainer offline'", timeout=30000
+        )
+        page.close()
+    assert errors == [] or all("WebSocket" in e or "ERR_CONNECTION_REFUSED" in e for e in errors)
