@@ -128,3 +128,46 @@ def test_board_page_says_offline_and_recovers_after_a_server_restart(browser, tm
         )
         page.close()
     assert errors == [] or all("WebSocket" in e or "ERR_CONNECTION_REFUSED" in e for e in errors)
+
+
+def metrics_message(update: int, kl: float | None, clip: float) -> tuple[str, dict]:
+    values = {
+        "ppo/approx_kl": kl, "ppo/clipfrac": clip, "losses/entropy": 3.2 - update * 0.1,
+        "losses/policy": -0.01, "losses/value": 0.05, "ppo/explained_variance": None, "perf/sps": 650.0,
+    }  # fmt: skip
+    edges = [-3 + 0.25 * i for i in range(25)]
+    counts = [max(0, 12 - abs(12 - i)) for i in range(24)]
+    hist = {
+        "adv/hist_raw": {"edges": edges, "counts": counts},
+        "adv/hist_norm": {"edges": edges, "counts": counts},
+    }
+    return ("metrics", {"update": update, "samples": 2048 * update, "values": values, "histograms": hist})
+
+
+def test_health_page_colours_kl_by_threshold_and_shows_missing_values_as_none(browser, tmp_path):
+    with Running(tmp_path) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/health")
+        page.wait_for_selector(".kl")
+        assert page.locator(".kl").get_attribute("data-level") == "none"
+        feed(srv, [metrics_message(u, 0.01, 0.1) for u in range(1, 6)])
+        page.wait_for_function("() => document.querySelector('.kl').dataset.level === 'ok'")
+        green = page.locator(".kl-value").evaluate("el => getComputedStyle(el).color")
+        assert page.locator(".explained").inner_text() == "none"  # the trainer sent null: no number
+        assert "10.0% of samples hit the clip" in page.locator(".clip-text").inner_text()
+        feed(srv, [metrics_message(6, 0.08, 0.3)])
+        page.wait_for_function("() => document.querySelector('.kl').dataset.level === 'high'")
+        red = page.locator(".kl-value").evaluate("el => getComputedStyle(el).color")
+        assert page.locator(".kl-value").inner_text() == "0.0800"
+        assert page.locator(".adv-raw i").count() == 24
+        page.screenshot(path=str(ARTIFACTS / "overlay-health.png"))
+        page.close()
+    assert green != red and green == "rgb(30, 132, 73)" and red == "rgb(192, 57, 43)"
+    assert errors == []
+
+
+def test_unknown_overlay_is_a_404_with_the_list(tmp_path):
+    import httpx
+
+    with Running(tmp_path) as srv:
+        response = httpx.get(f"{srv.http}/overlay/nope")
+    assert response.status_code == 404 and "board" in response.json()["detail"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +17,11 @@ VENDOR = {  # URL prefix -> folder installed by `npm ci`
 router = APIRouter(tags=["pages"])
 
 
-@router.get("/overlay/board", include_in_schema=False)
-async def board_page() -> FileResponse:
-    return FileResponse(STATIC / "pages" / "board.html")
+PAGES = {"board": "board.html", "health": "health.html"}
+
+
+@router.get("/overlay/{widget}", include_in_schema=False)
+async def widget_page(widget: str) -> FileResponse:
+    if widget not in PAGES:
+        raise HTTPException(404, f"no overlay {widget!r}; there are {sorted(PAGES)}")
+    return FileResponse(STATIC / "pages" / PAGES[widget])

@@ -1,0 +1,107 @@
+// PPO health widget: KL divergence coloured by fixed thresholds, clip fraction with a plain reading,
+// entropy and KL trends (uPlot), losses, explained variance, samples/s and the advantage histograms.
+// A metric the trainer did not send is shown as "none", never as a number.
+import uPlot from "/vendor/uplot/uPlot.esm.js";
+
+// Documented thresholds (docs/metrics.md): PPO is healthy below 0.02 KL per update, worth watching up
+// to 0.05, and above that the policy is moving too far in one step.
+export const KL_AMBER = 0.02;
+export const KL_RED = 0.05;
+const KEEP = 300;
+
+export function klLevel(kl) {
+  if (kl === null || kl === undefined) return "none";
+  return kl < KL_AMBER ? "ok" : kl < KL_RED ? "watch" : "high";
+}
+
+function fmt(value, digits = 3) {
+  return value === null || value === undefined || Number.isNaN(value) ? "none" : value.toFixed(digits);
+}
+
+function trend(el, label, stroke) {
+  return new uPlot(
+    {
+      width: 260, height: 90, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false } }, axes: [{ show: false }, { size: 40, font: "10px sans-serif" }],
+      series: [{}, { label, stroke, width: 2, spanGaps: false }],
+    },
+    [[], []],
+    el,
+  );
+}
+
+function drawHistogram(el, counts) {
+  if (!counts) { el.textContent = "none"; return; }
+  const max = Math.max(1, ...counts);
+  if (el.children.length !== counts.length) {  // build once, then only resize the bars
+    el.replaceChildren(...counts.map(() => document.createElement("i")));
+  }
+  counts.forEach((c, i) => { el.children[i].style.height = `${(100 * c) / max}%`; });
+}
+
+export function createHealth(root) {
+  const series = new Map();  // key -> [[update...], [value...]]
+  const histograms = {};
+  const klPlot = trend(root.querySelector(".kl-trend"), "KL", "#c0392b");
+  const entropyPlot = trend(root.querySelector(".entropy-trend"), "entropy", "#2e86c1");
+  let scheduled = false;
+  let visible = true;
+
+  function add(key, update, value) {
+    if (!series.has(key)) series.set(key, [[], []]);
+    const [xs, ys] = series.get(key);
+    if (xs.length && update <= xs[xs.length - 1]) return;
+    xs.push(update);
+    ys.push(value);
+    if (xs.length > KEEP) { xs.shift(); ys.shift(); }
+  }
+
+  function latest(key) {
+    const s = series.get(key);
+    return s && s[1].length ? s[1][s[1].length - 1] : null;
+  }
+
+  function draw() {
+    scheduled = false;
+    if (!visible) return;
+    const kl = latest("ppo/approx_kl");
+    const klBox = root.querySelector(".kl");
+    klBox.dataset.level = klLevel(kl);
+    root.querySelector(".kl-value").textContent = fmt(kl, 4);
+    const clip = latest("ppo/clipfrac");
+    root.querySelector(".clip-fill").style.width = clip === null ? "0%" : `${(clip * 100).toFixed(1)}%`;
+    root.querySelector(".clip-text").textContent =
+      clip === null ? "none yet" : `${(clip * 100).toFixed(1)}% of samples hit the clip (how often updates were clipped)`;
+    for (const [sel, key, digits] of [
+      [".entropy-value", "losses/entropy", 2], [".policy-loss", "losses/policy", 4], [".value-loss", "losses/value", 4],
+      [".explained", "ppo/explained_variance", 3], [".sps", "perf/sps", 0],
+    ]) {
+      root.querySelector(sel).textContent = fmt(latest(key), digits);
+    }
+    const klSeries = series.get("ppo/approx_kl");
+    if (klSeries) klPlot.setData(klSeries);
+    const entSeries = series.get("losses/entropy");
+    if (entSeries) entropyPlot.setData(entSeries);
+    drawHistogram(root.querySelector(".adv-raw"), histograms["adv/hist_raw"]);
+    drawHistogram(root.querySelector(".adv-norm"), histograms["adv/hist_norm"]);
+    root.querySelector(".empty").hidden = series.size > 0;
+  }
+
+  function schedule() {
+    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+  }
+
+  return {
+    fromSnapshot(metrics) {
+      series.clear();
+      for (const [key, points] of Object.entries(metrics)) for (const [u, v] of points) add(key, u, v);
+      schedule();
+    },
+    onMetrics(d) {
+      for (const [key, value] of Object.entries(d.values)) add(key, d.update, value);
+      for (const [key, h] of Object.entries(d.histograms || {})) histograms[key] = h.counts;
+      schedule();
+    },
+    setVisible(v) { visible = v; if (v) schedule(); },
+  };
+}
