@@ -171,3 +171,27 @@ def test_unknown_overlay_is_a_404_with_the_list(tmp_path):
     with Running(tmp_path) as srv:
         response = httpx.get(f"{srv.http}/overlay/nope")
     assert response.status_code == 404 and "board" in response.json()["detail"]
+
+
+def test_moves_page_lists_the_top_five_and_the_value_timeline(browser, tmp_path):
+    messages, _ = game_messages(seed=3, plies=5)
+    for t, d in messages:
+        if t == "move":
+            d["insight"] = held_move(Game(d["sfen_before"]), "g-1", ply=d["ply"])["insight"]
+    last = messages[-2][1]
+    with Running(tmp_path) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/moves")
+        page.wait_for_selector(".top")
+        feed(srv, messages[:-1])
+        page.wait_for_function("() => !document.querySelector('.top li').hidden")
+        time.sleep(0.2)
+        names = page.locator(".top li .jp").all_inner_texts()
+        percents = page.locator(".top li .pct").all_inner_texts()
+        chosen = page.locator(".chosen").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "overlay-moves.png"))
+        page.close()
+    top = last["insight"]["top"]
+    assert names == [m["japanese"] for m in top]
+    assert percents == [f"{m['prob'] * 100:.1f}%" for m in top]
+    assert chosen.startswith(f"{last['ply']}. {last['move']['japanese']}")
+    assert errors == []

@@ -17,7 +17,7 @@ VENDOR = {  # URL prefix -> folder installed by `npm ci`
 router = APIRouter(tags=["pages"])
 
 
-PAGES = {"board": "board.html", "health": "health.html"}
+PAGES = {"board": "board.html", "health": "health.html", "moves": "moves.html"}
 
 
 @router.get("/overlay/{widget}", include_in_schema=False)

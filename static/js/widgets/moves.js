@@ -1,0 +1,68 @@
+// Moves and value widget: the network's top-5 for the last move (Japanese and western names, bars by
+// probability), the move it chose and how long it thought, Black's winning chance over the game
+// (uPlot), and the game phase. DOM is built once and updated in place.
+import uPlot from "/vendor/uplot/uPlot.esm.js";
+
+export function createMoves(root) {
+  const rows = [...root.querySelectorAll(".top li")];
+  const chosen = root.querySelector(".chosen");
+  const phase = root.querySelector(".phase");
+  const empty = root.querySelector(".empty");
+  const plot = new uPlot(
+    {
+      width: 420, height: 110, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false }, y: { range: [0, 1] } },
+      axes: [{ size: 20, font: "10px sans-serif" }, { size: 44, font: "10px sans-serif", values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) }],
+      series: [{}, { label: "Black's chance", stroke: "#1d1a16", width: 2, spanGaps: false }],
+    },
+    [[], []],
+    root.querySelector(".timeline"),
+  );
+  const state = { plies: [], blackWin: [], last: null, visible: true };
+  let scheduled = false;
+
+  function draw() {
+    scheduled = false;
+    if (!state.visible) return;
+    const move = state.last;
+    empty.hidden = move !== null;
+    const top = move && move.insight ? move.insight.top : [];
+    rows.forEach((li, i) => {
+      const m = top[i];
+      li.hidden = !m;
+      if (!m) return;
+      li.querySelector(".jp").textContent = m.japanese;
+      li.querySelector(".we").textContent = m.western;
+      li.querySelector(".bar").style.width = `${(m.prob * 100).toFixed(1)}%`;
+      li.querySelector(".pct").textContent = `${(m.prob * 100).toFixed(1)}%`;
+      li.classList.toggle("played", m.usi === move.move.usi);
+    });
+    if (move) {
+      const think = move.insight ? `${move.insight.think_ms.toFixed(0)} ms` : "no insight";
+      const prob = move.chosen_prob === null ? "" : `, policy ${(move.chosen_prob * 100).toFixed(1)}%`;
+      chosen.textContent = `${move.ply}. ${move.move.japanese}  (${move.move.western}${prob}, ${think})`;
+      phase.textContent = move.insight ? move.insight.phase : "";
+    }
+    plot.setData([state.plies, state.blackWin]);
+  }
+
+  function schedule() {
+    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+  }
+
+  function add(move) {
+    state.last = move;
+    state.plies.push(move.ply);
+    state.blackWin.push(move.insight ? move.insight.black_win : null);  // a gap, not a made-up value
+  }
+
+  return {
+    showGame(game, moves) {
+      state.plies = []; state.blackWin = []; state.last = null;
+      for (const m of moves) add(m);
+      schedule();
+    },
+    playMove(move) { add(move); schedule(); },
+    setVisible(v) { state.visible = v; if (v) schedule(); },
+  };
+}
