@@ -195,3 +195,26 @@ def test_moves_page_lists_the_top_five_and_the_value_timeline(browser, tmp_path)
     assert percents == [f"{m['prob'] * 100:.1f}%" for m in top]
     assert chosen.startswith(f"{last['ply']}. {last['move']['japanese']}")
     assert errors == []
+
+
+def test_composite_overlay_draws_every_widget_from_one_socket(browser, tmp_path):
+    messages, _ = game_messages(seed=3, plies=5)
+    for t, d in messages:
+        if t == "move":
+            d["insight"] = held_move(Game(d["sfen_before"]), "g-1", ply=d["ply"])["insight"]
+    with Running(tmp_path) as srv:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{srv.http}/overlay")
+        page.wait_for_selector("sg-board")
+        feed(srv, [*messages[:-1], metrics_message(1, 0.03, 0.12)])
+        page.wait_for_function("() => document.querySelector('.kl').dataset.level === 'watch'")
+        page.wait_for_function("() => !document.querySelector('.top li').hidden")
+        page.wait_for_function("() => document.querySelectorAll('sg-pieces piece').length > 30")
+        transparent = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        page.screenshot(path=str(ARTIFACTS / "overlay.png"))
+        page.close()
+    assert transparent == "rgba(0, 0, 0, 0)"  # OBS shows the scene behind the gaps
+    assert errors == []

@@ -20,6 +20,12 @@ router = APIRouter(tags=["pages"])
 PAGES = {"board": "board.html", "health": "health.html", "moves": "moves.html"}
 
 
+@router.get("/overlay", include_in_schema=False)
+async def composite_page() -> FileResponse:
+    """The 1920x1080 composite for one OBS browser source."""
+    return FileResponse(STATIC / "pages" / "overlay.html")
+
+
 @router.get("/overlay/{widget}", include_in_schema=False)
 async def widget_page(widget: str) -> FileResponse:
     if widget not in PAGES:
