@@ -54,7 +54,13 @@ def test_training_run_publishes_valid_protocol(tmp_path):
     assert set(metrics[0]["histograms"]) == {"adv/hist_raw", "adv/hist_norm"}
     # The showcase moves replay on a real board.
     start = next(m["d"] for m in messages if m["t"] == "game_start")
-    moves = [m["d"] for m in messages if m["t"] == "move" and m["d"]["game_id"] == start["game_id"]]
+    # A connect replays the game so far, so a move queued before the link came up can arrive twice;
+    # the server stores repeats idempotently, and so does this check (first copy of each ply).
+    by_ply = {}
+    for m in messages:
+        if m["t"] == "move" and m["d"]["game_id"] == start["game_id"]:
+            by_ply.setdefault(m["d"]["ply"], m["d"])
+    moves = [by_ply[p] for p in sorted(by_ply)]
     assert moves, "the showcase should have played while training ran"
     game = Game(start["start_sfen"])
     for move in moves:
