@@ -11,6 +11,12 @@ export const MAPS = {
   policy_mass: "Policy mass: where the network wants to move",
 };
 
+/** The heatmap named by `?map=` when it is one we draw, else the SE-weighted activation. */
+export function mapFromQuery() {
+  const name = new URLSearchParams(location.search).get("map");
+  return MAPS[name] ? name : "se_attention_mean";
+}
+
 export function squareKey(index) {
   return `${Math.floor(index / 9) + 1}${RANKS[index % 9]}`;
 }
@@ -23,7 +29,26 @@ function arrowOf(move, color) {
   return { orig, dest, brush: `p${bucket}`, description: `${Math.round(move.prob * 100)}%` };
 }
 
-export function createBoard(root, { mapName = "se_attention_mean", onDraw = () => {} } = {}) {
+// The widget's markup, fixed: built once per page, then only updated in place.
+const MARKUP = `
+<div class="board-row">
+  <div class="value-bar" title="Black's winning chance, from the network's value">
+    <div class="value-fill"></div>
+    <div class="value-text">no evaluation</div>
+  </div>
+  <div class="board-column">
+    <div class="hand hand-top"></div>
+    <div class="board"></div>
+    <div class="hand hand-bottom"></div>
+  </div>
+</div>
+<div class="empty">Waiting for the first showcase game</div>
+<div class="legend">No insight for this position yet</div>
+`;
+
+export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
+  root.classList.add("board-widget");
+  root.innerHTML = MARKUP;
   const state = { sfen: null, lastUsi: null, insight: null, mapName, visible: true };
   const ground = Shogiground(
     { viewOnly: true, scaleDownPieces: false, coordinates: { enabled: false }, animation: { enabled: false } },
@@ -62,7 +87,6 @@ export function createBoard(root, { mapName = "se_attention_mean", onDraw = () =
       valueFill.style.height = "50%";
       valueText.textContent = "no evaluation";
     }
-    onDraw(state);
   }
 
   function schedule() {

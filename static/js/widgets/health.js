@@ -39,7 +39,41 @@ function drawHistogram(el, counts) {
   counts.forEach((c, i) => { el.children[i].style.height = `${(100 * c) / max}%`; });
 }
 
+// The widget's markup, fixed: built once per page, then only updated in place.
+const MARKUP = `
+<div class="empty">No PPO update yet</div>
+<div class="row">
+  <div class="kl" data-level="none">
+    <div class="label">KL divergence per update</div>
+    <div class="kl-value">none</div>
+    <div class="kl-trend"></div>
+  </div>
+  <div class="entropy">
+    <div class="label">Policy entropy (nats, legal moves)</div>
+    <div class="entropy-value">none</div>
+    <div class="entropy-trend"></div>
+  </div>
+</div>
+<div class="clip">
+  <div class="label">Clip fraction</div>
+  <div class="clip-bar"><div class="clip-fill"></div></div>
+  <div class="clip-text">none yet</div>
+</div>
+<div class="numbers">
+  <span>policy loss <b class="policy-loss">none</b></span>
+  <span>value loss <b class="value-loss">none</b></span>
+  <span>explained variance <b class="explained">none</b></span>
+  <span>samples/s <b class="sps">none</b></span>
+</div>
+<div class="row">
+  <div><div class="label">Advantages (raw)</div><div class="hist adv-raw"></div></div>
+  <div><div class="label">Advantages (normalised)</div><div class="hist adv-norm"></div></div>
+</div>
+`;
+
 export function createHealth(root) {
+  root.classList.add("health-widget");
+  root.innerHTML = MARKUP;
   const series = new Map();  // key -> [[update...], [value...]]
   const histograms = {};
   const klPlot = trend(root.querySelector(".kl-trend"), "KL", "#c0392b");

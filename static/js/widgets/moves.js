@@ -3,7 +3,22 @@
 // (uPlot), and the game phase. DOM is built once and updated in place.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 
+// The widget's markup, fixed: built once per page, then only updated in place.
+const TOP_ROW = `<li hidden><span class="jp"></span><span class="we"></span><span class="track"><span class="bar"></span></span><span class="pct"></span></li>`;
+const MARKUP = `
+<div class="empty">No move yet</div>
+<div class="label">The network's top moves</div>
+<ol class="top">
+  ${TOP_ROW.repeat(5)}
+</ol>
+<div class="chosen"></div>
+<div class="label">Black's winning chance over the game (value head) <span class="phase"></span></div>
+<div class="timeline"></div>
+`;
+
 export function createMoves(root) {
+  root.classList.add("moves-widget");
+  root.innerHTML = MARKUP;
   const rows = [...root.querySelectorAll(".top li")];
   const chosen = root.querySelector(".chosen");
   const phase = root.querySelector(".phase");

@@ -1,0 +1,47 @@
+// One runner for every page: a single socket, the feed-state banner ("trainer offline",
+// "reconnecting"), and dispatch to whichever widgets the page shows. A widget implements what it
+// needs of showGame(game, moves), playMove(move), fromSnapshot(metrics), onMetrics(metrics) and
+// setVisible(visible).
+import { connectFeed } from "../socket.js";
+import { T } from "../protocol.js";
+
+export function runPage(widgets) {
+  const feedState = document.getElementById("feed-state");
+  let gameId = null;
+  let trainerOnline = false;
+  const each = (method, ...args) => widgets.forEach((w) => w[method]?.(...args));
+
+  function showFeedState(socketState) {
+    const text = socketState !== "live" ? "reconnecting to the showcase server..." : trainerOnline ? "" : "trainer offline";
+    feedState.textContent = text;
+    feedState.hidden = text === "";
+  }
+
+  connectFeed({
+    onState: showFeedState,
+    onSnapshot(snapshot) {
+      trainerOnline = snapshot.trainer.connected;
+      gameId = snapshot.game ? snapshot.game.game_id : null;
+      each("showGame", snapshot.game, snapshot.moves);
+      each("fromSnapshot", snapshot.metrics);
+      showFeedState("live");
+    },
+    onMessage(message) {
+      const d = message.d;
+      if (message.t === T.TRAINER_STATUS) {
+        trainerOnline = d.connected;
+        showFeedState("live");
+      } else if (message.t === T.METRICS) {
+        each("onMetrics", d);
+      } else if (message.t === T.GAME_START && d.kind === "showcase") {
+        gameId = d.game_id;
+        each("showGame", d, []);
+      } else if (message.t === T.MOVE && d.game_id === gameId) {
+        each("playMove", d);
+      }
+    },
+  });
+
+  // OBS calls this when the source is hidden or shown: draw nothing while hidden.
+  window.addEventListener("obsSourceVisibleChanged", (event) => each("setVisible", event.detail.visible));
+}
