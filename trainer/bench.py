@@ -123,7 +123,7 @@ def bench_train(
             envs, max_plies=256, gamma=0.99, material_shaping=0, random_opponent_envs=0, seed=0
         )
         rollout = Rollout.empty(steps, envs, N_PLANES, N_ACTIONS)
-        obs, mask = collector._obs_mask()
+        obs, mask = collector.observation()
         infer_sample = (torch.from_numpy(obs.copy()), torch.from_numpy(mask.copy()))
         train_sample = (
             infer_sample[0][:minibatch].repeat(max(1, minibatch // envs), 1, 1, 1)[:minibatch],

@@ -171,7 +171,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         seed=int(np_rng.integers(2**31)),
         start_sfens=cfg.env.start_sfens or None,
     )
-    sample_obs, sample_mask = collector._obs_mask()
+    sample_obs, sample_mask = collector.observation()
     mb = cfg.ppo.minibatch_size
     train_obs = torch.from_numpy(np.resize(sample_obs, (mb, *sample_obs.shape[1:])))
     train_mask = torch.from_numpy(np.resize(sample_mask, (mb, *sample_mask.shape[1:])))

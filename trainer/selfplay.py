@@ -196,7 +196,8 @@ class Collector:
         self.shaping = material_shaping / 100.0
         self.reason_counts: Counter[str] = Counter()
 
-    def _obs_mask(self) -> tuple[np.ndarray, np.ndarray]:
+    def observation(self) -> tuple[np.ndarray, np.ndarray]:
+        """The current (obs, mask) of every env: self-play first, then curriculum envs."""
         if self.curriculum is None:
             return self.selfplay.obs, self.selfplay.mask
         return (
@@ -212,7 +213,7 @@ class Collector:
         episodes: list[Episode] = []
         vs_opponent: list[tuple[Episode, int]] = []
         T = rollout.actions.shape[0]
-        obs, mask = self._obs_mask()
+        obs, mask = self.observation()
         for t in range(T):
             rollout.obs[t] = torch.from_numpy(obs)
             rollout.masks[t] = torch.from_numpy(mask)
@@ -239,7 +240,7 @@ class Collector:
             reward = np.concatenate(reward)
             terminated, truncated = np.concatenate(terminated), np.concatenate(truncated)
             sign = np.concatenate(next_sign)
-            obs, mask = self._obs_mask()
+            obs, mask = self.observation()
             final = np.concatenate(final_obs) if len(final_obs) > 1 else final_obs[0]
 
             if phi_before is not None:
