@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from trainer.model import ModelArgs, build_model
-from trainer.protocol import Control, make
+from trainer.protocol import Control, Plan, make
 from trainer.shogi.game import Game
+from trainer.shogi.openings import OPENINGS
 from trainer.showcase import Showcase
 
 
@@ -75,6 +76,7 @@ def test_predict_hold_publishes_pending_then_plays_exactly_that_move(feed):
     next_of(messages, "move")
     show.handle(Control(action="predict_hold", poll_id="p1"))
     pending = next_of(messages, "pending_move")
+    assert pending.poll_id == "p1"
     time.sleep(0.2)
     assert messages.empty() and show.state == "held"  # nothing is played while held
     show.handle(Control(action="release", poll_id="p1"))
@@ -111,3 +113,18 @@ def test_new_weights_bump_the_version_mid_game(feed):
     while later.ply <= first.ply + 1:
         later = next_of(messages, "move")
     assert later.weights_version == 1 and later.game_id == first.game_id
+
+
+def test_a_plan_forces_its_opening_and_temperature_on_the_next_game_only(feed):
+    show, messages, _ = feed
+    line = OPENINGS["bishop_exchange"].moves
+    show.set_plan(Plan(label="Bishop Exchange", opening=list(line), temperature=0.0))
+    show.start()
+    start = next_of(messages, "game_start")
+    assert start.plan == "Bishop Exchange"
+    played = [next_of(messages, "move") for _ in range(len(line) + 3)]
+    assert [m.move.usi for m in played[: len(line)]] == list(line)
+    # Every forced move still carries what the network thought of it: a real probability and insight.
+    assert all(m.insight is not None and 0 <= m.chosen_prob <= 1 for m in played)
+    # After the line, temperature 0 plays the network's top move.
+    assert all(m.move.usi == m.insight.top[0].usi for m in played[len(line) :])

@@ -155,6 +155,7 @@ class GameStart(Payload):
     black: str
     white: str
     weights_version: int = Field(ge=0)
+    plan: str | None = Field(None, max_length=120)  # a strategy poll's choice this game plays, if any
 
 
 class Move(Payload):
@@ -187,15 +188,25 @@ class PendingMove(Payload):
     chosen_prob: Prob
     weights_version: int = Field(ge=0)
     insight: Insight
+    poll_id: str | None = None  # the poll that asked for the hold
 
 
 # --- server -> trainer -----------------------------------------------------------------------------------
 
 
+class Plan(Payload):
+    """What a strategy poll chose for the next showcase game: forced opening moves and/or a temperature."""
+
+    label: str = Field(min_length=1, max_length=120)
+    opening: list[str] = Field([], max_length=16)  # USI moves both sides play first, in order
+    temperature: float | None = Field(None, ge=0, le=5)
+
+
 class Control(Payload):
-    action: Literal["pause", "resume", "step", "speed", "predict_hold", "release"]
+    action: Literal["pause", "resume", "step", "speed", "predict_hold", "release", "plan"]
     seconds: float | None = Field(None, gt=0, le=600)  # for "speed": seconds per move
-    poll_id: str | None = None  # for predict_hold / release: which poll asked
+    poll_id: str | None = None  # for predict_hold / release / plan: which poll asked
+    plan: Plan | None = None  # for "plan": applied to the next showcase game
 
 
 # --- server -> viewers -----------------------------------------------------------------------------------
@@ -271,6 +282,7 @@ class Snapshot(Payload):
     milestones: list[Milestone]
     poll: PollOpen | None = None
     tally: PollTally | None = None
+    reveal: PollReveal | None = None  # the round's result while it is on screen
     leaderboard: list[LeaderboardEntry] = []
 
 

@@ -6,7 +6,8 @@ exact seconds), sampled at `temperature` from the same forward pass that produce
 
 Controls (from the server's `control` messages or the trainer): pause, resume, step (one move while
 paused), speed, predict_hold (stop before the next move, compute it and its insight, publish them as
-`pending_move` for the server to keep secret) and release (play exactly the held move).
+`pending_move` for the server to keep secret), release (play exactly the held move) and plan (a
+strategy poll's choice for the next game: forced opening moves and/or a sampling temperature).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import torch
 
 from trainer.insight import analyse
 from trainer.model import ActorCriticBase
-from trainer.protocol import Control, GameEnd, GameStart, Move, MoveNames, Payload, PendingMove
-from trainer.shogi.actions import action_to_move
+from trainer.protocol import Control, GameEnd, GameStart, Move, MoveNames, Payload, PendingMove, Plan
+from trainer.shogi.actions import action_to_move, move_to_action
 from trainer.shogi.game import DEFAULT_MAX_PLIES, Game
 from trainer.shogi.notation import names
 from trainer.shogi.records import to_kif
@@ -62,6 +63,7 @@ class Showcase:
         self._hold_requested: str | None = None  # poll id asking for a hold
         self._held: tuple[int, PendingMove] | None = None  # (move, what was published)
         self._release: str | None = None
+        self._plan: Plan | None = None  # for the next game
         self._stopping = False
         self._weights_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -110,6 +112,10 @@ class Showcase:
     def release(self, poll_id: str | None = None) -> None:
         self._set(_release=poll_id or "")
 
+    def set_plan(self, plan: Plan) -> None:
+        """Apply `plan` to the next game (a later plan replaces one not yet used)."""
+        self._set(_plan=plan)
+
     def handle(self, control: Control) -> None:
         """Apply a protocol `control` message."""
         if control.action == "pause":
@@ -124,6 +130,8 @@ class Showcase:
             self.predict_hold(control.poll_id or "")
         elif control.action == "release":
             self.release(control.poll_id)
+        elif control.action == "plan" and control.plan is not None:
+            self.set_plan(control.plan)
 
     def _set(self, **fields) -> None:
         with self._cond:
@@ -171,6 +179,10 @@ class Showcase:
     def _play_one_game(self) -> None:
         self.game = game = Game(max_plies=self.max_plies)
         self.game_id = game_id = uuid.uuid4().hex[:16]
+        with self._cond:
+            plan, self._plan = self._plan, None
+        temperature = self.temperature if plan is None or plan.temperature is None else plan.temperature
+        forced = list(plan.opening) if plan else []
         self._publish(
             "game_start",
             GameStart(
@@ -180,17 +192,19 @@ class Showcase:
                 black=self.name,
                 white=self.name,
                 weights_version=self.weights_version,
+                plan=plan.label if plan else None,
             ),
         )
         last = time.monotonic() - self.interval_s
         while not game.is_over:
             if not self._wait_turn(last):
                 return
+            force = self._forced_move(game, forced)
             if self._hold_requested is not None:
-                if not self._hold_and_release(game, game_id):
+                if not self._hold_and_release(game, game_id, temperature, force):
                     return
             else:
-                move, payload = self._think(game, game_id)
+                move, payload = self._think(game, game_id, temperature, force)
                 self._play(game, move, payload)
             last = time.monotonic()
         outcome = game.outcome
@@ -226,17 +240,34 @@ class Showcase:
                     self._cond.wait()
             return False
 
-    def _think(self, game: Game, game_id: str) -> tuple[int, PendingMove]:
+    @staticmethod
+    def _forced_move(game: Game, forced: list[str]) -> int | None:
+        """The plan's next opening move, while the game is still on the plan's line."""
+        if not forced:
+            return None
+        usi = forced.pop(0)
+        move = next((m for m, u in zip(game.legal_moves(), game.legal_usi(), strict=True) if u == usi), None)
+        if move is None:  # validated at the server; a line that stops being legal just ends the plan
+            log.warning("plan move %s is not legal at ply %d; the network plays on", usi, game.ply + 1)
+            forced.clear()
+        return move
+
+    def _think(
+        self, game: Game, game_id: str, temperature: float, force: int | None = None
+    ) -> tuple[int, PendingMove]:
         with self._weights_lock:
             version = self.weights_version
             analysis = analyse(self.model, game)
         probs = analysis.probs
-        if self.temperature <= 0:
-            action = int(probs.argmax())
+        if force is not None:  # the plan's move, with what the network thought of it
+            action, move = move_to_action(force, game.turn), force
         else:
-            tempered = torch.softmax(analysis.logits / self.temperature, dim=-1)
-            action = int(torch.multinomial(tempered, 1, generator=self._generator))
-        move = action_to_move(action, game)
+            if temperature <= 0:
+                action = int(probs.argmax())
+            else:
+                tempered = torch.softmax(analysis.logits / temperature, dim=-1)
+                action = int(torch.multinomial(tempered, 1, generator=self._generator))
+            move = action_to_move(action, game)
         prev = game.moves[-1] if game.moves else None
         payload = PendingMove(
             game_id=game_id,
@@ -246,6 +277,7 @@ class Showcase:
             chosen_prob=float(probs[action]),
             weights_version=version,
             insight=analysis.insight,
+            poll_id=self._hold_requested,
         )
         return move, payload
 
@@ -265,8 +297,8 @@ class Showcase:
             ),
         )
 
-    def _hold_and_release(self, game: Game, game_id: str) -> bool:
-        move, payload = self._think(game, game_id)
+    def _hold_and_release(self, game: Game, game_id: str, temperature: float, force: int | None) -> bool:
+        move, payload = self._think(game, game_id, temperature, force)
         with self._cond:
             self._held = (move, payload)
             self._release = None
