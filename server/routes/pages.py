@@ -17,7 +17,12 @@ VENDOR = {  # URL prefix -> folder installed by `npm ci`
 router = APIRouter(tags=["pages"])
 
 
-PAGES = {"board": "board.html", "health": "health.html", "moves": "moves.html"}
+PAGES = {
+    "board": "board.html",
+    "health": "health.html",
+    "moves": "moves.html",
+    "progress": "progress.html",
+}
 
 
 @router.get("/overlay", include_in_schema=False)
@@ -31,3 +36,15 @@ async def widget_page(widget: str) -> FileResponse:
     if widget not in PAGES:
         raise HTTPException(404, f"no overlay {widget!r}; there are {sorted(PAGES)}")
     return FileResponse(STATIC / "pages" / PAGES[widget])
+
+
+@router.get("/replays", include_in_schema=False)
+async def replays_page() -> FileResponse:
+    """The archive: every recorded game, filtered and paged; each links to its replay."""
+    return FileResponse(STATIC / "pages" / "replays.html")
+
+
+@router.get("/replays/{game_id}", include_in_schema=False)
+async def replay_page(game_id: str) -> FileResponse:
+    """One game's replay. The page fetches `/api/games/{game_id}` itself and says so when there is none."""
+    return FileResponse(STATIC / "pages" / "replay.html")

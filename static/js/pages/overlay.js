@@ -1,11 +1,14 @@
-// /overlay: the 1920x1080 composite (board, moves and value, PPO health) on one socket.
+// /overlay: the 1920x1080 composite (board, moves and value, PPO health, learning progress) on one
+// socket.
 import { runPage } from "./run.js";
 import { createBoard, mapFromQuery } from "../widgets/board.js";
 import { createMoves } from "../widgets/moves.js";
 import { createHealth } from "../widgets/health.js";
+import { createProgress } from "../widgets/progress.js";
 
 runPage([
   createBoard(document.getElementById("board-widget"), { mapName: mapFromQuery() }),
   createMoves(document.getElementById("moves-widget")),
   createHealth(document.getElementById("health-widget")),
+  createProgress(document.getElementById("progress-widget")),
 ]);

@@ -1,9 +1,12 @@
 // One runner for every page: a single socket, the feed-state banner ("trainer offline",
-// "reconnecting"), and dispatch to whichever widgets the page shows. A widget implements what it
-// needs of showGame(game, moves), playMove(move), fromSnapshot(metrics), onMetrics(metrics) and
+// "reconnecting"), the page parameters (params.js: theme, scale, background, captions) and dispatch to
+// whichever widgets the page shows. A widget implements what it needs of showGame(game, moves),
+// playMove(move), onGameEnd(end) (the showcase game's), fromSnapshot(metrics, snapshot),
+// onMetrics(metrics), onEval(evaluation), onMilestone(milestone), onTrainerStatus(status) and
 // setVisible(visible).
 import { connectFeed } from "../socket.js";
 import { T } from "../protocol.js";
+import "../params.js";
 
 export function runPage(widgets) {
   const feedState = document.getElementById("feed-state");
@@ -23,7 +26,7 @@ export function runPage(widgets) {
       trainerOnline = snapshot.trainer.connected;
       gameId = snapshot.game ? snapshot.game.game_id : null;
       each("showGame", snapshot.game, snapshot.moves);
-      each("fromSnapshot", snapshot.metrics);
+      each("fromSnapshot", snapshot.metrics, snapshot);
       showFeedState("live");
     },
     onMessage(message) {
@@ -31,13 +34,20 @@ export function runPage(widgets) {
       if (message.t === T.TRAINER_STATUS) {
         trainerOnline = d.connected;
         showFeedState("live");
+        each("onTrainerStatus", d);
       } else if (message.t === T.METRICS) {
         each("onMetrics", d);
+      } else if (message.t === T.EVAL) {
+        each("onEval", d);
+      } else if (message.t === T.MILESTONE) {
+        each("onMilestone", d);
       } else if (message.t === T.GAME_START && d.kind === "showcase") {
         gameId = d.game_id;
         each("showGame", d, []);
       } else if (message.t === T.MOVE && d.game_id === gameId) {
         each("playMove", d);
+      } else if (message.t === T.GAME_END && d.game_id === gameId) {
+        each("onGameEnd", d);
       }
     },
   });

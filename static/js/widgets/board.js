@@ -2,6 +2,7 @@
 // arrows whose width follows their probability, a heatmap layer and a value bar from Black's view.
 // State is a plain object; drawing happens at most once per animation frame.
 import { Shogiground } from "/vendor/shogiground/shogiground.js";
+import { createCaption, leaning, signed } from "../captions.js";
 
 const RANKS = "abcdefghi";
 const ROLES = { P: "pawn", L: "lance", N: "knight", S: "silver", G: "gold", B: "bishop", R: "rook" };
@@ -46,10 +47,28 @@ const MARKUP = `
 <div class="legend">No insight for this position yet</div>
 `;
 
+/** The caption from the value head's reading of the position shown (or the lack of one). */
+function describe({ sfen, insight, mover, mapName }) {
+  if (sfen === null) return { plain: "Waiting for the first showcase game", technical: "no showcase game" };
+  if (!insight) {
+    return { plain: "The AI has not evaluated this position yet", technical: "no insight for this position: V(s) none" };
+  }
+  const vBlack = 2 * insight.black_win - 1;
+  const top = insight.top[0];
+  return {
+    plain: `The AI thinks ${leaning(insight.black_win)} (Black's chance ${Math.round(insight.black_win * 100)}%)`,
+    technical:
+      `V(s)=${signed(vBlack)} from Black's view (${signed(insight.value)} for ${mover === "b" ? "Black" : "White"}, who moved)` +
+      (top ? `; top move ${top.western} p=${top.prob.toFixed(3)}` : "") + `; map ${mapName}`,
+  };
+}
+
 export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   root.classList.add("board-widget");
   root.innerHTML = MARKUP;
-  const state = { sfen: null, lastUsi: null, insight: null, mapName, visible: true };
+  // The insight is the network's look at the position before the last move: `mover` ("b" or "w") is
+  // the side it chose for, whose view its value and top moves take.
+  const state = { sfen: null, lastUsi: null, insight: null, mover: null, mapName, visible: true };
   const ground = Shogiground(
     { viewOnly: true, scaleDownPieces: false, coordinates: { enabled: false }, animation: { enabled: false } },
     { board: root.querySelector(".board"), hands: { top: root.querySelector(".hand-top"), bottom: root.querySelector(".hand-bottom") } },
@@ -58,12 +77,14 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   const valueText = root.querySelector(".value-text");
   const legend = root.querySelector(".legend");
   const empty = root.querySelector(".empty");
+  const caption = createCaption(root);
   let scheduled = false;
 
   function draw() {
     scheduled = false;
     if (!state.visible) return;
     empty.hidden = state.sfen !== null;
+    caption.set(describe(state));
     if (state.sfen === null) return;
     const [board, turn, hands] = state.sfen.split(" ");
     const color = turn === "b" ? "sente" : "gote";
@@ -74,7 +95,8 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       lastDests: last ? (last[1] === "*" ? [last.slice(2, 4)] : [last.slice(0, 2), last.slice(2, 4)]) : [],
     });
     const insight = state.insight;
-    ground.setAutoShapes(insight ? insight.top.map((m) => arrowOf(m, color)) : []);
+    const moverColor = state.mover === "b" ? "sente" : "gote";
+    ground.setAutoShapes(insight ? insight.top.map((m) => arrowOf(m, moverColor)) : []);
     const values = insight ? insight.maps[state.mapName] : null;
     ground.setSquareHighlights(
       values ? values.map((v, i) => ({ key: squareKey(i), className: `heat heat-${Math.min(9, Math.floor(v * 10))}` })) : [],
@@ -103,12 +125,14 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       state.sfen = game ? (lastMove ? lastMove.sfen_after : game.start_sfen) : null;
       state.lastUsi = lastMove ? lastMove.move.usi : null;
       state.insight = lastMove ? lastMove.insight : null;
+      state.mover = lastMove ? lastMove.sfen_before.split(" ")[1] : null;
       schedule();
     },
     playMove(move) {
       state.sfen = move.sfen_after;
       state.lastUsi = move.move.usi;
       state.insight = move.insight;
+      state.mover = move.sfen_before.split(" ")[1];
       schedule();
     },
     setVisible(visible) {

@@ -2,6 +2,8 @@
 // entropy and KL trends (uPlot), losses, explained variance, samples/s and the advantage histograms.
 // A metric the trainer did not send is shown as "none", never as a number.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { axis } from "../params.js";
+import { createCaption } from "../captions.js";
 
 // Documented thresholds (docs/metrics.md): PPO is healthy below 0.02 KL per update, worth watching up
 // to 0.05, and above that the policy is moving too far in one step.
@@ -22,7 +24,7 @@ function trend(el, label, stroke) {
   return new uPlot(
     {
       width: 260, height: 90, legend: { show: false }, cursor: { show: false },
-      scales: { x: { time: false } }, axes: [{ show: false }, { size: 40, font: "10px sans-serif" }],
+      scales: { x: { time: false } }, axes: [{ show: false }, axis({ size: 40 })],
       series: [{}, { label, stroke, width: 2, spanGaps: false }],
     },
     [[], []],
@@ -71,6 +73,25 @@ const MARKUP = `
 </div>
 `;
 
+const PLAIN_KL = {
+  none: "No KL divergence reported for the last update",
+  ok: "Learning is steady: each update changes the AI's play only a little",
+  watch: "The AI's play is changing quickly: worth watching",
+  high: "The last update changed the AI a lot: training may be unstable",
+};
+
+/** The caption from the newest update's values; `latest(key)` is null where there was none. */
+function describe(latest, update) {
+  if (update === null) return { plain: "No training update yet", technical: "no PPO update yet" };
+  const kl = latest("ppo/approx_kl");
+  return {
+    plain: PLAIN_KL[klLevel(kl)],
+    technical:
+      `update ${update}: KL ${fmt(kl, 4)} (k3), clipfrac ${fmt(latest("ppo/clipfrac"), 3)}, ` +
+      `entropy ${fmt(latest("losses/entropy"), 2)} nats, EV ${fmt(latest("ppo/explained_variance"), 2)}`,
+  };
+}
+
 export function createHealth(root) {
   root.classList.add("health-widget");
   root.innerHTML = MARKUP;
@@ -78,6 +99,7 @@ export function createHealth(root) {
   const histograms = {};
   const klPlot = trend(root.querySelector(".kl-trend"), "KL", "#c0392b");
   const entropyPlot = trend(root.querySelector(".entropy-trend"), "entropy", "#2e86c1");
+  const caption = createCaption(root);
   let scheduled = false;
   let visible = true;
 
@@ -119,6 +141,8 @@ export function createHealth(root) {
     drawHistogram(root.querySelector(".adv-raw"), histograms["adv/hist_raw"]);
     drawHistogram(root.querySelector(".adv-norm"), histograms["adv/hist_norm"]);
     root.querySelector(".empty").hidden = series.size > 0;
+    const updates = [...series.values()].map(([xs]) => xs[xs.length - 1]).filter((u) => u !== undefined);
+    caption.set(describe(latest, updates.length ? Math.max(...updates) : null));
   }
 
   function schedule() {

@@ -2,6 +2,8 @@
 // probability), the move it chose and how long it thought, Black's winning chance over the game
 // (uPlot), and the game phase. DOM is built once and updated in place.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { axis, palette } from "../params.js";
+import { createCaption, signed } from "../captions.js";
 
 // The widget's markup, fixed: built once per page, then only updated in place.
 const TOP_ROW = `<li hidden><span class="jp"></span><span class="we"></span><span class="track"><span class="bar"></span></span><span class="pct"></span></li>`;
@@ -16,6 +18,27 @@ const MARKUP = `
 <div class="timeline"></div>
 `;
 
+/** The caption from the last move and what the policy thought of it (or the lack of insight). */
+function describe(move) {
+  if (!move) return { plain: "No move yet", technical: "no move yet" };
+  const name = move.move.japanese;
+  const p = move.chosen_prob;
+  const top = move.insight ? move.insight.top : [];
+  const rank = top.findIndex((m) => m.usi === move.move.usi);
+  let plain = `The AI played ${name}`;
+  if (rank === 0) plain += `, its first choice`;
+  else if (rank > 0) plain += `, its choice number ${rank + 1}`;
+  else if (move.insight) plain += ", a move outside its top five";
+  if (p !== null) plain += ` (it gave it ${Math.round(p * 100)}%)`;
+  const mass = top.reduce((sum, m) => sum + m.prob, 0);
+  const technical = [
+    `π(a|s)=${p === null ? "none" : p.toFixed(3)}`,
+    move.insight ? `rank ${rank >= 0 ? rank + 1 : ">5"}, top-${top.length} mass ${mass.toFixed(3)}` : "no insight",
+    move.insight ? `V(s)=${signed(move.insight.value)} for the mover, ${move.insight.think_ms.toFixed(0)} ms` : null,
+  ].filter(Boolean).join("; ");
+  return { plain, technical };
+}
+
 export function createMoves(root) {
   root.classList.add("moves-widget");
   root.innerHTML = MARKUP;
@@ -27,12 +50,13 @@ export function createMoves(root) {
     {
       width: 420, height: 110, legend: { show: false }, cursor: { show: false },
       scales: { x: { time: false }, y: { range: [0, 1] } },
-      axes: [{ size: 20, font: "10px sans-serif" }, { size: 44, font: "10px sans-serif", values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) }],
-      series: [{}, { label: "Black's chance", stroke: "#1d1a16", width: 2, spanGaps: false }],
+      axes: [axis({ size: 20 }), axis({ size: 44, values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) })],
+      series: [{}, { label: "Black's chance", stroke: palette.ink, width: 2, spanGaps: false }],
     },
     [[], []],
     root.querySelector(".timeline"),
   );
+  const caption = createCaption(root);
   const state = { plies: [], blackWin: [], last: null, visible: true };
   let scheduled = false;
 
@@ -57,8 +81,12 @@ export function createMoves(root) {
       const prob = move.chosen_prob === null ? "" : `, policy ${(move.chosen_prob * 100).toFixed(1)}%`;
       chosen.textContent = `${move.ply}. ${move.move.japanese}  (${move.move.western}${prob}, ${think})`;
       phase.textContent = move.insight ? move.insight.phase : "";
+    } else {  // a new game, or a replay back at its start: nothing of an earlier move stays up
+      chosen.textContent = "";
+      phase.textContent = "";
     }
     plot.setData([state.plies, state.blackWin]);
+    caption.set(describe(move));
   }
 
   function schedule() {

@@ -1,0 +1,337 @@
+// Learning progress widget: evaluation scores against the random mover, the greedy mover and the
+// previous snapshot over updates, Elo over updates (uPlot), value calibration of the showcase games
+// (predicted Black chance against the actual result, from /api/calibration) and the milestones
+// timeline with links to the games that show them.
+//
+// Sources: the snapshot's recent metrics, live `metrics` and `eval` messages, and the archive
+// (/api/metrics, /api/milestones) for the history the snapshot does not hold (the hub conflates
+// `metrics` for slow viewers, and a restarted server remembers nothing live). State is plain objects
+// keyed by update, so every source can be merged in any order; drawing is batched per animation frame.
+import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { axis, palette } from "../params.js";
+import { createCaption } from "../captions.js";
+
+export const SCORE_KEYS = ["eval/vs_random", "eval/vs_greedy", "eval/vs_previous"];
+export const ELO_KEY = "eval/elo";
+const EVAL_FIELDS = {  // `eval` message field -> metric key
+  vs_random: "eval/vs_random", vs_greedy: "eval/vs_greedy", vs_previous: "eval/vs_previous", elo: ELO_KEY,
+};
+const COLOURS = { "eval/vs_random": "#3fa7ff", "eval/vs_greedy": "#f0932b", "eval/vs_previous": "#b07cd8" };
+const NAMES = { "eval/vs_random": "vs random", "eval/vs_greedy": "vs greedy", "eval/vs_previous": "vs previous" };
+const MILESTONES_SHOWN = 5;
+const WIDTH = 440;
+
+const pct = (x) => `${Math.round(x * 100)}%`;
+const fixed = (x, digits) => (x === null || x === undefined ? "none" : x.toFixed(digits));
+
+// The widget's markup, fixed: built once per page, then only updated in place.
+const KEY_ROW = SCORE_KEYS.map(
+  (k) => `<span class="key" data-key="${k}"><i style="background:${COLOURS[k]}"></i>${NAMES[k]} <b>none</b></span>`,
+).join("");
+const MILESTONE_ROW = `<li hidden><span class="m-update"></span><span class="m-text"><a class="m-title"></a><span class="m-title"></span><span class="m-detail"></span></span></li>`;
+const MARKUP = `
+<div class="progress-head"><span class="title">Learning progress</span><span class="evals"></span></div>
+<div class="empty">No evaluation yet</div>
+<div class="label">Score per evaluation (win 1, draw 0.5) by update</div>
+<div class="keys">${KEY_ROW}</div>
+<div class="scores"></div>
+<div class="label">Elo (random mover = 0) <b class="elo-value">none</b></div>
+<div class="elo"></div>
+<div class="calibration">
+  <div class="calib-plot"></div>
+  <div class="calib-text">
+    <div class="label">Value calibration (showcase games)</div>
+    <div class="calib-note">loading...</div>
+    <div class="calib-axes">x: predicted Black chance, y: Black's actual score; on the dashed line the value head is calibrated</div>
+  </div>
+</div>
+<div class="label">Milestones</div>
+<div class="milestones-empty">No milestone yet</div>
+<ol class="milestones">${MILESTONE_ROW.repeat(MILESTONES_SHOWN)}</ol>
+<div class="history-note" hidden></div>
+`;
+
+async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+export function createProgress(root) {
+  root.classList.add("progress-widget");
+  root.innerHTML = MARKUP;
+  const scoresPlot = new uPlot(
+    {
+      width: WIDTH, height: 130, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false }, y: { range: [0, 1] } },
+      axes: [axis({ size: 26 }), axis({ size: 44, values: (u, v) => v.map(pct) })],
+      series: [{}, ...SCORE_KEYS.map((k) => ({ label: NAMES[k], stroke: COLOURS[k], width: 2, spanGaps: true, points: { show: true, size: 5, fill: COLOURS[k] } }))],
+    },
+    [[], [], [], []],
+    root.querySelector(".scores"),
+  );
+  const eloPlot = new uPlot(
+    {
+      width: WIDTH, height: 80, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false } },
+      axes: [axis({ size: 26 }), axis({ size: 44 })],
+      series: [{}, { label: "Elo", stroke: "#2ecc71", width: 2, spanGaps: true, points: { show: true, size: 5, fill: "#2ecc71" } }],
+    },
+    [[], []],
+    root.querySelector(".elo"),
+  );
+  const calibPlot = new uPlot(
+    {
+      width: 180, height: 160, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
+      axes: [axis({ size: 26, values: (u, v) => v.map(pct) }), axis({ size: 44, values: (u, v) => v.map(pct) })],
+      series: [
+        {},
+        { label: "calibrated", stroke: palette.muted, width: 1, dash: [4, 4], points: { show: false } },
+        { label: "actual", stroke: "#f0932b", width: 2, spanGaps: false, points: { show: true, size: 7, fill: "#f0932b" } },
+      ],
+    },
+    [[0, 1], [0, 1], [null, null]],
+    root.querySelector(".calib-plot"),
+  );
+  const caption = createCaption(root);
+  const el = {
+    evals: root.querySelector(".evals"),
+    empty: root.querySelector(".empty"),
+    keys: Object.fromEntries(SCORE_KEYS.map((k) => [k, root.querySelector(`.key[data-key="${k}"] b`)])),
+    elo: root.querySelector(".elo-value"),
+    calibNote: root.querySelector(".calib-note"),
+    milestonesEmpty: root.querySelector(".milestones-empty"),
+    milestones: [...root.querySelectorAll(".milestones li")],
+    historyNote: root.querySelector(".history-note"),
+  };
+
+  const state = {
+    runId: null,
+    series: Object.fromEntries([...SCORE_KEYS, ELO_KEY].map((k) => [k, new Map()])),  // key -> update -> value
+    games: null,  // games per opponent in the newest evaluation (from `eval` messages)
+    milestones: new Map(),  // "kind:update" -> milestone
+    calibration: null,  // the /api/calibration answer
+    calibrationError: null,
+    historyError: null,
+    visible: true,
+  };
+  let generation = 0;  // bumps when the run changes: answers for an older run are dropped
+  let calibrationBusy = false;
+  let calibrationAgain = false;
+  let scheduled = false;
+
+  function put(key, update, value) {
+    if (key in state.series) state.series[key].set(update, value);
+  }
+
+  function addMilestone(m) {
+    state.milestones.set(`${m.kind}:${m.update}`, m);
+  }
+
+  function reset(runId) {
+    generation += 1;
+    state.runId = runId;
+    for (const points of Object.values(state.series)) points.clear();
+    state.milestones.clear();
+    state.games = null;
+    state.calibration = null;
+    state.historyError = null;
+  }
+
+  async function backfill() {
+    const token = generation;
+    try {
+      let run = state.runId;
+      if (run === null) {  // a restarted server knows no run until the trainer says hello: the newest archived
+        const runs = (await getJson("/api/runs")).runs;
+        if (token !== generation) return;
+        if (!runs.length) return;
+        run = state.runId = runs[0].id;
+      }
+      const q = `run=${encodeURIComponent(run)}`;
+      const answers = await Promise.all([
+        ...[...SCORE_KEYS, ELO_KEY].map((k) => getJson(`/api/metrics?key=${encodeURIComponent(k)}&${q}`)),
+        getJson(`/api/milestones?${q}`),
+      ]);
+      if (token !== generation) return;
+      for (const answer of answers.slice(0, -1)) {
+        for (const [update, value] of answer.points) {
+          if (!state.series[answer.key].has(update)) put(answer.key, update, value);
+        }
+      }
+      for (const m of answers[answers.length - 1].milestones) addMilestone(m);
+      state.historyError = null;
+    } catch (error) {
+      if (token === generation) state.historyError = `history not loaded: ${error.message}`;
+    } finally {
+      if (token === generation) {
+        schedule();
+        refreshCalibration();
+      }
+    }
+  }
+
+  async function refreshCalibration() {
+    if (calibrationBusy) { calibrationAgain = true; return; }
+    calibrationBusy = true;
+    const token = generation;
+    try {
+      const run = state.runId === null ? "" : `&run=${encodeURIComponent(state.runId)}`;
+      const answer = await getJson(`/api/calibration?bins=10${run}`);
+      if (token === generation) { state.calibration = answer; state.calibrationError = null; }
+    } catch (error) {
+      if (token === generation) state.calibrationError = `calibration not loaded: ${error.message}`;
+    } finally {
+      calibrationBusy = false;
+      schedule();
+      if (calibrationAgain) { calibrationAgain = false; refreshCalibration(); }
+    }
+  }
+
+  function sorted(key) {
+    return [...state.series[key].entries()].filter(([, v]) => v !== null).sort((a, b) => a[0] - b[0]);
+  }
+
+  function latestEvaluation() {
+    const updates = [...state.series[SCORE_KEYS[0]].keys(), ...state.series[ELO_KEY].keys()];
+    if (!updates.length) return null;
+    const update = Math.max(...updates);
+    const at = (key) => (state.series[key].has(update) ? state.series[key].get(update) : null);
+    return { update, random: at("eval/vs_random"), greedy: at("eval/vs_greedy"), previous: at("eval/vs_previous"), elo: at(ELO_KEY) };
+  }
+
+  function drawScores() {
+    const xs = [...new Set(SCORE_KEYS.flatMap((k) => [...state.series[k].keys()]))].sort((a, b) => a - b);
+    const ys = SCORE_KEYS.map((k) => xs.map((u) => (state.series[k].has(u) ? state.series[k].get(u) : null)));
+    scoresPlot.setData([xs, ...ys]);
+    const elo = sorted(ELO_KEY);
+    eloPlot.setData([elo.map((p) => p[0]), elo.map((p) => p[1])]);
+    for (const k of SCORE_KEYS) {
+      const points = sorted(k);
+      el.keys[k].textContent = points.length ? pct(points[points.length - 1][1]) : "none";
+    }
+    el.elo.textContent = elo.length ? elo[elo.length - 1][1].toFixed(0) : "none";
+    const evaluations = state.series[SCORE_KEYS[0]].size;
+    el.empty.hidden = xs.length > 0 || elo.length > 0;
+    el.evals.textContent = evaluations
+      ? `${evaluations} evaluation${evaluations === 1 ? "" : "s"}${state.games ? `, ${state.games} games each` : ""}`
+      : "";
+  }
+
+  function drawCalibration() {
+    const c = state.calibration;
+    const filled = c ? c.bins.filter((b) => b.count > 0) : [];
+    const xs = [0, ...filled.map((b) => b.predicted), 1];
+    calibPlot.setData([xs, xs, [null, ...filled.map((b) => b.actual), null]]);
+    if (state.calibrationError) {
+      el.calibNote.textContent = state.calibrationError;
+    } else if (!c) {
+      el.calibNote.textContent = "loading...";
+    } else if (!filled.length) {
+      el.calibNote.textContent = "no finished showcase games with evaluations yet";
+    } else {
+      const left = c.truncated_skipped ? `; ${c.truncated_skipped} truncated game${c.truncated_skipped === 1 ? "" : "s"} left out` : "";
+      el.calibNote.textContent =
+        `${c.positions} positions from ${c.games} finished game${c.games === 1 ? "" : "s"}, Brier ${c.brier.toFixed(3)}${left}`;
+    }
+  }
+
+  function drawMilestones() {
+    const all = [...state.milestones.values()].sort((a, b) => a.update - b.update);
+    const shown = all.slice(-MILESTONES_SHOWN);
+    el.milestonesEmpty.hidden = shown.length > 0;
+    el.milestones.forEach((li, i) => {
+      const m = shown[i];
+      li.hidden = !m;
+      if (!m) return;
+      li.dataset.kind = m.kind;
+      li.querySelector(".m-update").textContent = `update ${m.update}`;
+      const [link, plain] = li.querySelectorAll(".m-title");
+      link.hidden = !m.game_id;
+      plain.hidden = !!m.game_id;
+      if (m.game_id) {
+        link.textContent = m.title;
+        link.href = `/replays/${encodeURIComponent(m.game_id)}`;
+      } else {
+        link.removeAttribute("href");
+        plain.textContent = m.title;
+      }
+      li.querySelector(".m-detail").textContent = m.detail;
+    });
+  }
+
+  function describe() {
+    const e = latestEvaluation();
+    if (!e) {
+      return {
+        plain: "No evaluation yet: the AI has not been tested against its benchmark opponents",
+        technical: "no eval/* values yet",
+      };
+    }
+    const against = [
+      e.random !== null ? `${pct(e.random)} against a random player` : null,
+      e.greedy !== null ? `${pct(e.greedy)} against a greedy one` : null,
+      e.previous !== null ? `${pct(e.previous)} against its earlier self` : null,
+    ].filter(Boolean);
+    let plain = `Latest test (update ${e.update}): the AI scores ${against.join(", ") || "nothing yet"}`;
+    if (e.elo !== null) plain += `; rating ${e.elo.toFixed(0)} Elo above random`;
+    const c = state.calibration;
+    const brier = c && c.brier !== null ? `; calibration Brier ${c.brier.toFixed(3)} (${c.positions} positions)` : "";
+    return {
+      plain,
+      technical:
+        `update ${e.update}: vs_random ${fixed(e.random, 3)}, vs_greedy ${fixed(e.greedy, 3)}, ` +
+        `vs_previous ${fixed(e.previous, 3)}, Elo ${fixed(e.elo, 0)}` +
+        (state.games ? ` (n=${state.games} games each)` : "") + brier,
+    };
+  }
+
+  function draw() {
+    scheduled = false;
+    if (!state.visible) return;
+    drawScores();
+    drawCalibration();
+    drawMilestones();
+    el.historyNote.hidden = !state.historyError;
+    el.historyNote.textContent = state.historyError || "";
+    caption.set(describe());
+  }
+
+  function schedule() {
+    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+  }
+
+  return {
+    state,
+    fromSnapshot(metrics, snapshot) {
+      const run = snapshot.trainer.run_id;
+      if (run !== state.runId || run === null) reset(run);
+      for (const key of Object.keys(state.series)) {
+        for (const [update, value] of metrics[key] || []) put(key, update, value);
+      }
+      for (const m of snapshot.milestones) addMilestone(m);
+      schedule();
+      backfill();
+    },
+    onTrainerStatus(d) {
+      if (d.run_id && d.run_id !== state.runId) {
+        reset(d.run_id);
+        schedule();
+        backfill();
+      }
+    },
+    onMetrics(d) {
+      for (const [key, value] of Object.entries(d.values)) put(key, d.update, value);
+      schedule();
+    },
+    onEval(d) {
+      for (const [field, key] of Object.entries(EVAL_FIELDS)) put(key, d.update, d[field]);
+      state.games = d.games;
+      schedule();
+    },
+    onMilestone(m) { addMilestone(m); schedule(); },
+    onGameEnd() { refreshCalibration(); },
+    setVisible(v) { state.visible = v; if (v) schedule(); },
+  };
+}
