@@ -1,11 +1,12 @@
 """The FastAPI application: `create_app(settings)` and the one lifespan that owns start-up and shut-down.
 
-Background work (the trainer link, viewers) runs in endpoint tasks; a crashed background task is
-logged and listed in `/healthz`, never silent.
+Background work (the trainer link, viewers) runs in endpoint tasks, chat sources in tasks the lifespan
+owns; a crashed background task is logged and listed in `/healthz`, never silent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -16,11 +17,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from server.chat.irc import TwitchChat
+from server.chat.local import LocalChat
 from server.config import Settings, load_admin_token
 from server.hub import Hub
 from server.live import LiveState
-from server.routes import control, games, health, metrics, pages, trainer, viewers
+from server.polls import PollEngine
+from server.routes import calibration, chat, control, games, health, metrics, pages, polls, trainer, viewers
 from server.store import Store
+from trainer.protocol import Control, dumps, make
 
 log = logging.getLogger("server")
 
@@ -39,6 +44,46 @@ class Services:
         self.trainer_link = None  # the connected trainer's websocket, for forwarding control
         self.control_seq = 0  # sequence numbers of server -> trainer messages on that link
         self.errors: deque[tuple[float, str]] = deque(maxlen=50)  # (time, what failed), for /healthz
+        self.polls = PollEngine(
+            settings=settings, store=self.store, hub=self.hub, live=self.live, send_control=self.send_control
+        )
+        self.local_chat = LocalChat()
+        self.twitch = (
+            TwitchChat(
+                settings.twitch_channel,
+                url=settings.twitch_url,
+                nick=settings.twitch_nick,
+                oauth_token=settings.twitch_oauth_token,
+            )
+            if settings.twitch_channel
+            else None
+        )
+        self.polls.sources = [s for s in (self.local_chat, self.twitch) if s is not None]
+        self.tasks: list[asyncio.Task] = []
+
+    async def send_control(self, control: Control) -> bool:
+        """Send one `control` to the trainer; False when none is connected or the send failed."""
+        link = self.trainer_link
+        if link is None:
+            return False
+        self.control_seq += 1
+        try:
+            await link.send_text(dumps(make("control", control, seq=self.control_seq - 1)))
+        except Exception as exc:  # a link dying under us is the trainer route's to notice
+            log.warning("control %s not delivered: %r", control.action, exc)
+            return False
+        return True
+
+    def start_chat(self) -> None:
+        for source in self.polls.sources:
+            task = asyncio.create_task(source.run(self.polls.on_chat), name=f"chat:{source.name}")
+            task.add_done_callback(self._task_done)
+            self.tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s stopped: %r", task.get_name(), task.exception())
+            self.report_error(f"{task.get_name()} stopped: {task.exception()!r}")
 
     def report_error(self, what: str) -> None:
         """Record background work that failed: logged by the caller, listed by /healthz."""
@@ -62,10 +107,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.port,
                 services.admin_token,
             )
+        await services.polls.start()
+        services.start_chat()
         gc.freeze()  # start-up objects live for the whole run: keep the collector off them
         try:
             yield
         finally:
+            services.polls.stop()
+            for task in services.tasks:
+                task.cancel()
+            await asyncio.gather(*services.tasks, return_exceptions=True)
             services.store.close()
 
     app = FastAPI(title="Shogi Showcase", version="0.1.0", lifespan=lifespan)
@@ -77,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": f"request body over {settings.max_request_bytes} bytes"}, 413)
         return await call_next(request)
 
-    for module in (health, games, metrics, control, trainer, viewers, pages):
+    for module in (health, games, metrics, calibration, polls, chat, control, trainer, viewers, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     for prefix, folder in pages.VENDOR.items():

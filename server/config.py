@@ -30,6 +30,33 @@ class Settings(BaseSettings):
     snapshot_metric_points: int = Field(300, ge=1)
     send_timeout_s: float = Field(5.0, gt=0)
 
+    # Chat and polls
+    twitch_channel: str | None = None
+    """Twitch channel whose chat plays along (read anonymously unless an OAuth token is set)."""
+    twitch_nick: str | None = None
+    """The bot account that posts results (needed with `twitch_oauth_token`)."""
+    twitch_oauth_token: str | None = None
+    """`oauth:...` token with chat:read and chat:edit for `twitch_nick`; keep it in showcase.env."""
+    twitch_url: str = "wss://irc-ws.chat.twitch.tv:443"
+    predict_window_s: float = Field(30.0, gt=0, le=600)
+    """Seconds a prediction round stays open (plus `stream_delay_s`)."""
+    strategy_window_s: float = Field(60.0, gt=0, le=1800)
+    stream_delay_s: float = Field(0.0, ge=0, le=120)
+    """The stream's delay: viewers see the position this much later, so voting stays open longer."""
+    predict_every_moves: int = Field(0, ge=0)
+    """Open a prediction round every N showcase moves (0: only when the streamer opens one)."""
+    hold_timeout_s: float = Field(15.0, gt=0)
+    reveal_s: float = Field(8.0, ge=0, le=120)
+    """Seconds the reveal stays on screen before the next round can open."""
+    points_exact: int = Field(10, ge=0)
+    points_top5: int = Field(3, ge=0)
+    """Points for a prediction that is not the AI's move but is in its top 5."""
+    chat_user_limit: int = Field(5, ge=1)
+    chat_user_window_s: float = Field(10.0, gt=0)
+    """Each user's commands beyond `chat_user_limit` per `chat_user_window_s` are ignored."""
+    highlights_per_s: int = Field(4, ge=1)
+    leaderboard_size: int = Field(10, ge=1, le=100)
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "showcase.sqlite3"

@@ -61,7 +61,14 @@ class LiveState:
         elif t == "pending_move":
             self.pending_move = d
 
-    def snapshot(self, *, poll: dict | None = None, tally: dict | None = None, leaderboard=()) -> dict:
+    def snapshot(
+        self,
+        *,
+        poll: dict | None = None,
+        tally: dict | None = None,
+        reveal: dict | None = None,
+        leaderboard=(),
+    ) -> dict:
         return {
             "protocol": PROTOCOL_VERSION,
             "trainer": self.trainer_status(),
@@ -71,5 +78,6 @@ class LiveState:
             "milestones": list(self.milestones),
             "poll": poll,
             "tally": tally,
+            "reveal": reveal,
             "leaderboard": list(leaderboard),
         }

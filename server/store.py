@@ -115,6 +115,11 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 2: the strategy-poll plan a showcase game played, and polls listed newest first
+    """
+    ALTER TABLE games ADD COLUMN plan TEXT;
+    CREATE INDEX polls_by_time ON polls (opened_at DESC);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -285,7 +290,7 @@ def record_hello(conn: sqlite3.Connection, *, run_id: str, hello: dict) -> None:
 def start_game(conn: sqlite3.Connection, *, run_id: str | None, game: dict) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO games (id, run_id, kind, start_sfen, black, white, weights_version,"
-        " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " started_at, plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             game["game_id"],
             run_id,
@@ -295,6 +300,7 @@ def start_game(conn: sqlite3.Connection, *, run_id: str | None, game: dict) -> N
             game["white"],
             game["weights_version"],
             _now(),
+            game.get("plan"),
         ),
     )
 
@@ -381,7 +387,7 @@ def list_games(
             args.append(value)
     sql = (
         "SELECT id, run_id, kind, start_sfen, black, white, weights_version, started_at, ended_at, result,"
-        " reason, plies, final_sfen FROM games"
+        " reason, plies, final_sfen, plan FROM games"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY started_at DESC, id DESC LIMIT ?"
     )
@@ -424,3 +430,182 @@ def list_milestones(conn: sqlite3.Connection, *, run_id: str | None = None, limi
 def list_runs(conn: sqlite3.Connection) -> list[dict]:
     rows = conn.execute("SELECT id, started_at, last_seen_at, hello FROM runs ORDER BY started_at DESC")
     return [{**dict(r), "hello": json.loads(r["hello"])} for r in rows]
+
+
+def calibration(
+    conn: sqlite3.Connection, *, bins: int = 10, run_id: str | None = None, games: int = 200
+) -> dict:
+    """How well the value head predicts showcase results: the recorded per-move values of the newest
+    `games` finished showcase games, binned by predicted Black win chance, against the games' outcomes.
+
+    A move's insight `value` is from the side to move's view (the mover: it is computed on the position
+    before the move, `sfen_before`), so Black's predicted chance is `(1 + value) / 2` when Black is to
+    move and `(1 - value) / 2` when White is. The actual Black score is 1 for `black`, 0 for `white`
+    and 0.5 for `draw`; `truncated` games have no outcome and are skipped (counted in
+    `truncated_skipped`). Moves without insight are skipped. Bin `i` holds predictions in
+    `[i / bins, (i + 1) / bins)`, the last bin includes 1. Positions of one game are correlated, so
+    `positions` overstates the independent evidence; `games` is the honest sample size.
+    """
+    run_filter, args = ("", []) if run_id is None else (" AND run_id = ?", [run_id])
+    rows = conn.execute(
+        "SELECT g.id, g.result, m.sfen_before, json_extract(m.insight, '$.value') FROM"
+        " (SELECT id, result FROM games WHERE kind = 'showcase' AND result IN ('black', 'white', 'draw')"
+        + run_filter
+        + " ORDER BY ended_at DESC, id DESC LIMIT ?) g"
+        " JOIN moves m ON m.game_id = g.id WHERE m.insight IS NOT NULL",
+        [*args, games],
+    ).fetchall()
+    truncated = conn.execute(
+        "SELECT COUNT(*) FROM games WHERE kind = 'showcase' AND result = 'truncated'" + run_filter, args
+    ).fetchone()[0]
+    score = {"black": 1.0, "white": 0.0, "draw": 0.5}
+    count = [0] * bins
+    predicted = [0.0] * bins
+    actual = [0.0] * bins
+    squared_error = 0.0
+    seen_games = set()
+    for game_id, result, sfen_before, value in rows:
+        black_to_move = sfen_before.split(" ")[1] == "b"
+        p = (1.0 + value) / 2.0 if black_to_move else (1.0 - value) / 2.0
+        s = score[result]
+        i = min(bins - 1, int(p * bins))
+        count[i] += 1
+        predicted[i] += p
+        actual[i] += s
+        squared_error += (p - s) ** 2
+        seen_games.add(game_id)
+    positions = sum(count)
+    return {
+        "bins": [
+            {
+                "lo": i / bins,
+                "hi": (i + 1) / bins,
+                "count": count[i],
+                "predicted": predicted[i] / count[i] if count[i] else None,
+                "actual": actual[i] / count[i] if count[i] else None,
+            }
+            for i in range(bins)
+        ],
+        "games": len(seen_games),
+        "positions": positions,
+        "brier": squared_error / positions if positions else None,
+        "truncated_skipped": truncated,
+    }
+
+
+# --- polls, votes and the leaderboard --------------------------------------------------------------------
+
+
+def open_poll(conn: sqlite3.Connection, *, poll: dict) -> None:
+    conn.execute(
+        "INSERT INTO polls (id, kind, question, game_id, ply, sfen, choices, opened_at, closes_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            poll["id"],
+            poll["kind"],
+            poll["question"],
+            poll.get("game_id"),
+            poll.get("ply"),
+            poll.get("sfen"),
+            json.dumps(poll["choices"], ensure_ascii=False) if poll.get("choices") is not None else None,
+            poll["opened_at"],
+            poll["closes_at"],
+        ),
+    )
+
+
+def record_vote(
+    conn: sqlite3.Connection, *, poll_id: str, user_id: str, display_name: str, choice: str, ts: float
+) -> None:
+    """One vote per user per poll: a later vote replaces the earlier one."""
+    conn.execute(
+        "INSERT INTO votes (poll_id, user_id, display_name, choice, ts) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (poll_id, user_id) DO UPDATE SET display_name = excluded.display_name,"
+        " choice = excluded.choice, ts = excluded.ts",
+        (poll_id, user_id, display_name, choice, ts),
+    )
+
+
+def close_poll(
+    conn: sqlite3.Connection,
+    *,
+    poll_id: str,
+    outcome: str,
+    answer: dict | None = None,
+    reason: str | None = None,
+) -> None:
+    conn.execute(
+        "UPDATE polls SET closed_at = ?, outcome = ?, answer = ?, reason = ?"
+        " WHERE id = ? AND closed_at IS NULL",
+        (_now(), outcome, json.dumps(answer, ensure_ascii=False) if answer else None, reason, poll_id),
+    )
+
+
+def cancel_open_polls(conn: sqlite3.Connection, *, reason: str) -> int:
+    """Close every poll left open (a server that stopped mid-poll); returns how many."""
+    return conn.execute(
+        "UPDATE polls SET closed_at = ?, outcome = 'cancelled', reason = ? WHERE closed_at IS NULL",
+        (_now(), reason),
+    ).rowcount
+
+
+def award(conn: sqlite3.Connection, *, results: list[dict]) -> None:
+    """Score one revealed predict poll: each result is {user_id, display_name, points, exact}. Every
+    voter's total grows by one; an exact prediction extends the streak, anything else ends it."""
+    now = _now()
+    conn.executemany(
+        "INSERT INTO scores (user_id, display_name, points, correct, total, streak, updated_at)"
+        " VALUES (:user_id, :display_name, :points, :exact, 1, :exact, :now)"
+        " ON CONFLICT (user_id) DO UPDATE SET display_name = excluded.display_name,"
+        " points = points + excluded.points, correct = correct + excluded.correct, total = total + 1,"
+        " streak = CASE WHEN excluded.correct THEN streak + 1 ELSE 0 END, updated_at = excluded.updated_at",
+        [{**r, "exact": int(r["exact"]), "now": now} for r in results],
+    )
+
+
+def leaderboard(conn: sqlite3.Connection, *, limit: int = 10) -> list[dict]:
+    rows = conn.execute(
+        "SELECT user_id, display_name AS user, points, correct, total, streak FROM scores"
+        " ORDER BY points DESC, correct DESC, updated_at ASC LIMIT ?",
+        (limit,),
+    )
+    return [dict(r) for r in rows]
+
+
+def user_score(conn: sqlite3.Connection, *, user_id: str) -> dict | None:
+    row = conn.execute(
+        "SELECT user_id, display_name AS user, points, correct, total, streak,"
+        " (SELECT COUNT(*) FROM scores o WHERE o.points > s.points) + 1 AS rank"
+        " FROM scores s WHERE user_id = ?",
+        (user_id,),
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def _poll_row(conn: sqlite3.Connection, row: sqlite3.Row) -> dict:
+    poll = dict(row)
+    poll["choices"] = json.loads(poll["choices"]) if poll["choices"] else None
+    poll["answer"] = json.loads(poll["answer"]) if poll["answer"] else None
+    counts = conn.execute(
+        "SELECT choice, COUNT(*) AS votes FROM votes WHERE poll_id = ?"
+        " GROUP BY choice ORDER BY votes DESC, choice",
+        (poll["id"],),
+    )
+    poll["votes"] = {r["choice"]: r["votes"] for r in counts}
+    poll["total_votes"] = sum(poll["votes"].values())
+    return poll
+
+
+def list_polls(conn: sqlite3.Connection, *, limit: int = 50, before: float | None = None) -> list[dict]:
+    """Newest first, each with its vote counts; `before` pages by `opened_at`."""
+    sql, args = "SELECT * FROM polls", []
+    if before is not None:
+        sql += " WHERE opened_at < ?"
+        args.append(before)
+    rows = conn.execute(sql + " ORDER BY opened_at DESC LIMIT ?", [*args, limit]).fetchall()
+    return [_poll_row(conn, r) for r in rows]
+
+
+def get_poll(conn: sqlite3.Connection, *, poll_id: str) -> dict | None:
+    row = conn.execute("SELECT * FROM polls WHERE id = ?", (poll_id,)).fetchone()
+    return _poll_row(conn, row) if row else None

@@ -26,9 +26,12 @@ TOKEN = "trainer-secret"
 class Running:
     """A real uvicorn serving the app in a thread; `port` reuses a port (a restart)."""
 
-    def __init__(self, tmp_path, port: int | None = None):
+    def __init__(self, tmp_path, port: int | None = None, **settings_overrides):
         self.port = port or free_port()
-        settings = Settings(port=self.port, data_dir=tmp_path / "data", trainer_token=TOKEN)
+        settings = Settings(
+            port=self.port, data_dir=tmp_path / "data", trainer_token=TOKEN, **settings_overrides
+        )
+        self.settings = settings
         self.server = uvicorn.Server(
             uvicorn.Config(create_app(settings), port=self.port, log_level="warning")
         )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, Field
 
 from server.routes import services
-from trainer.protocol import Control, dumps, make
+from trainer.protocol import Control
 
 router = APIRouter(prefix="/api/control", tags=["control"])
 
@@ -25,11 +25,8 @@ def require_admin(
 
 
 async def forward(s, control: Control) -> dict:
-    link = s.trainer_link
-    if link is None:
+    if not await s.send_control(control):
         raise HTTPException(503, "no trainer is connected")
-    s.control_seq += 1
-    await link.send_text(dumps(make("control", control, seq=s.control_seq - 1)))
     return {"sent": control.model_dump()}
 
 

@@ -24,4 +24,16 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
         "store_batches": s.store.batches,
         "store_error": repr(store_error) if store_error else None,
         "errors": recent,
+        "poll": s.polls.describe(),
+        "chat": {
+            "twitch": None
+            if s.twitch is None
+            else {
+                "channel": s.twitch.channel,
+                "state": s.twitch.state,
+                "can_post": s.twitch.can_post,
+                "last_notice": s.twitch.last_notice,
+            },
+            "local": True,
+        },
     }

@@ -83,6 +83,7 @@ async def trainer_link(ws: WebSocket) -> None:
                 first = False
                 s.live.trainer["connected"] = True
                 announce(s)
+                await s.polls.on_trainer_hello()
             try:
                 await _persist(s, envelope.t, d)
             except Exception as exc:  # keep the stream up; the archive error shows in /healthz
@@ -90,11 +91,16 @@ async def trainer_link(ws: WebSocket) -> None:
                 s.report_error(f"store {envelope.t}: {exc!r}")
             if envelope.t == "game_start" and d["kind"] != "showcase":
                 archive_only.add(d["game_id"])
-            if envelope.t in SECRET or (envelope.t == "move" and d["game_id"] in archive_only):
-                continue  # secret until the reveal / a replay for the archive, not the live feed
+            if envelope.t in SECRET:
+                await s.polls.on_trainer_message(envelope.t, d)  # held for the poll, never published
+                continue
+            if envelope.t == "move" and d["game_id"] in archive_only:
+                continue  # a replay for the archive, not the live feed
             if envelope.t == "game_end":
                 archive_only.discard(d["game_id"])
             s.hub.publish(envelope.t, d, envelope.ts)
+            if envelope.t == "move":
+                await s.polls.on_trainer_message(envelope.t, d)
     except WebSocketDisconnect:
         pass
     finally:
@@ -102,3 +108,7 @@ async def trainer_link(ws: WebSocket) -> None:
             s.trainer_link = None
             s.live.trainer["connected"] = False
             announce(s)
+            try:
+                await s.polls.on_trainer_gone()
+            except Exception as exc:  # e.g. the store closing at shut-down; the poll is gone either way
+                log.warning("could not cancel the poll cleanly: %r", exc)

@@ -34,7 +34,7 @@ async def viewer_feed(ws: WebSocket) -> None:
         return
 
     def snapshot():
-        return ("snapshot", s.live.snapshot(), now_ms())
+        return ("snapshot", s.live.snapshot(**s.polls.snapshot_parts()), now_ms())
 
     async with s.hub.subscribe([snapshot()]) as sub:
 
