@@ -34,10 +34,35 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=10.0, help="per phase (without, then with the slow viewer)"
     )
     fan.add_argument("--json", action="store_true")
+    ovl = bench_sub.add_parser(
+        "overlay",
+        help="/overlay in headless Chromium under a move and metrics stream: main-thread time, heap",
+    )
+    ovl.add_argument("--moves", type=int, default=5000, help="move messages (legal moves of random games)")
+    ovl.add_argument("--metrics", type=int, default=5000, help="metrics messages, interleaved with the moves")
+    ovl.add_argument("--rate", type=float, default=200.0, help="move and metrics messages per second")
+    ovl.add_argument(
+        "--blocks",
+        type=int,
+        default=9,
+        help="residual blocks, one insight map each (9 production, 3 cpu-small)",
+    )
+    ovl.add_argument(
+        "--profile", action="store_true", help="add the page's top functions by self time (slows the page)"
+    )
+    ovl.add_argument("--json", action="store_true")
     up.add_argument("--trainer-config", help="TOML config for the trainer")
     up.add_argument("--trainer-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = parser.parse_args(argv)
 
+    if args.command == "bench" and args.target == "overlay":
+        from server.bench_overlay import bench_overlay
+
+        if args.moves < 1 or args.metrics < 0 or args.rate <= 0 or args.blocks < 0:
+            parser.error("--moves and --rate must be positive, --metrics and --blocks not negative")
+        result = bench_overlay(args.moves, args.metrics, args.rate, blocks=args.blocks, profile=args.profile)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:32s} {v}" for k, v in result.items()))
+        return 0
     if args.command == "bench":
         from server.bench import bench_fanout
 
