@@ -215,7 +215,7 @@ def test_captions_follow_the_fed_values_at_the_chosen_level(browser, tmp_path): 
     assert board_errors == []
 
 
-def test_composite_overlay_fits_every_widget_and_keeps_a_free_slot(browser, tmp_path):  # noqa: F811
+def test_composite_overlay_fits_every_widget_without_overlap(browser, tmp_path):  # noqa: F811
     game = showcase_game("black")
     with Running(tmp_path) as srv:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
@@ -232,7 +232,7 @@ def test_composite_overlay_fits_every_widget_and_keeps_a_free_slot(browser, tmp_
         page.wait_for_function("() => document.querySelectorAll('sg-pieces piece').length > 30")
         boxes = page.evaluate(
             """() => Object.fromEntries(['.board-widget', '.moves-widget', '.health-widget',
-                '.progress-widget', '.slot-free'].map(s => {
+                '.progress-widget', '.poll-widget', '.leaderboard-widget'].map(s => {
                 const r = document.querySelector(s).getBoundingClientRect();
                 return [s, [r.left, r.top, r.right, r.bottom]]; }))"""
         )

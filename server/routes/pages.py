@@ -22,7 +22,15 @@ PAGES = {
     "health": "health.html",
     "moves": "moves.html",
     "progress": "progress.html",
+    "poll": "poll.html",
+    "leaderboard": "leaderboard.html",
 }
+
+
+@router.get("/", include_in_schema=False)
+async def control_room() -> FileResponse:
+    """The streamer's control room: every widget, the showcase and poll controls, local chat."""
+    return FileResponse(STATIC / "pages" / "control.html")
 
 
 @router.get("/overlay", include_in_schema=False)

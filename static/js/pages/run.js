@@ -2,11 +2,22 @@
 // "reconnecting"), the page parameters (params.js: theme, scale, background, captions) and dispatch to
 // whichever widgets the page shows. A widget implements what it needs of showGame(game, moves),
 // playMove(move), onGameEnd(end) (the showcase game's), fromSnapshot(metrics, snapshot),
-// onMetrics(metrics), onEval(evaluation), onMilestone(milestone), onTrainerStatus(status) and
-// setVisible(visible).
+// onMetrics(metrics), onEval(evaluation), onMilestone(milestone), onTrainerStatus(status),
+// onPollOpen / onPollTally / onPollReveal / onPollClosed(poll), onChat(highlight),
+// onLeaderboard(board) and setVisible(visible).
 import { connectFeed } from "../socket.js";
 import { T } from "../protocol.js";
 import "../params.js";
+
+// Messages that go straight to one widget method.
+const HANDLERS = {
+  [T.POLL_OPEN]: "onPollOpen",
+  [T.POLL_TALLY]: "onPollTally",
+  [T.POLL_REVEAL]: "onPollReveal",
+  [T.POLL_CLOSED]: "onPollClosed",
+  [T.CHAT_HIGHLIGHT]: "onChat",
+  [T.LEADERBOARD]: "onLeaderboard",
+};
 
 export function runPage(widgets) {
   const feedState = document.getElementById("feed-state");
@@ -48,6 +59,8 @@ export function runPage(widgets) {
         each("playMove", d);
       } else if (message.t === T.GAME_END && d.game_id === gameId) {
         each("onGameEnd", d);
+      } else if (HANDLERS[message.t]) {
+        each(HANDLERS[message.t], d);
       }
     },
   });

@@ -50,7 +50,7 @@ export function createMoves(root) {
     {
       width: 420, height: 110, legend: { show: false }, cursor: { show: false },
       scales: { x: { time: false }, y: { range: [0, 1] } },
-      axes: [axis({ size: 20 }), axis({ size: 44, values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) })],
+      axes: [axis({ size: 26, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }), axis({ size: 44, values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) })],
       series: [{}, { label: "Black's chance", stroke: palette.ink, width: 2, spanGaps: false }],
     },
     [[], []],

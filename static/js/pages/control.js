@@ -1,0 +1,137 @@
+// The control room (/): every widget on one socket, plus the streamer's controls. The admin token is
+// asked once (or taken from `?token=` in the link the server prints, then removed from the address)
+// and kept in this browser's localStorage; every control is a REST call that carries it.
+import { runPage } from "./run.js";
+import { createBoard, mapFromQuery } from "../widgets/board.js";
+import { createMoves } from "../widgets/moves.js";
+import { createHealth } from "../widgets/health.js";
+import { createProgress } from "../widgets/progress.js";
+import { createPoll } from "../widgets/poll.js";
+import { createLeaderboard } from "../widgets/leaderboard.js";
+
+const KEY = "shogi-showcase-admin-token";
+const $ = (id) => document.getElementById(id);
+
+function takeTokenFromAddress() {
+  const url = new URL(location.href);
+  const token = url.searchParams.get("token");
+  if (token) {
+    localStorage.setItem(KEY, token);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url);  // keep the token out of the address bar and history
+  }
+}
+
+function showTokenForm(show) {
+  $("token-panel").hidden = !show;
+}
+
+function log(text, error = false) {
+  const li = document.createElement("li");
+  li.className = error ? "error" : "";
+  const at = document.createElement("span");
+  at.className = "at";
+  at.textContent = new Date().toLocaleTimeString();
+  li.append(at, document.createTextNode(text));
+  const list = $("log");
+  list.prepend(li);
+  while (list.children.length > 30) list.lastChild.remove();
+}
+
+/** One admin REST call; the outcome (or the server's reason) goes to the results list. */
+async function call(method, path, body, describe) {
+  const token = localStorage.getItem(KEY);
+  if (!token) {
+    showTokenForm(true);
+    log("enter the admin token first", true);
+    return null;
+  }
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (err) {
+    log(`${path}: the server did not answer (${err.message})`, true);
+    return null;
+  }
+  let data = null;
+  try { data = await response.json(); } catch { /* no body */ }
+  if (response.status === 401) {
+    localStorage.removeItem(KEY);
+    showTokenForm(true);
+    log("the server refused the admin token: enter it again", true);
+    return null;
+  }
+  if (!response.ok) {
+    const detail = data && data.detail ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : response.statusText;
+    log(`${describe}: ${detail}`, true);
+    return null;
+  }
+  log(`${describe}: done`);
+  return data;
+}
+
+function wire() {
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = event.target.token.value.trim();
+    if (!token) return;
+    localStorage.setItem(KEY, token);
+    event.target.reset();
+    showTokenForm(false);
+    log("admin token saved in this browser");
+  });
+  $("forget-token").addEventListener("click", () => {
+    localStorage.removeItem(KEY);
+    showTokenForm(true);
+    log("admin token forgotten");
+  });
+  document.querySelectorAll("[data-action]").forEach((button) => {
+    button.addEventListener("click", () => call("POST", `/api/control/${button.dataset.action}`, null, button.textContent));
+  });
+  const setSpeed = (seconds) => call("PUT", "/api/control/speed", { seconds }, `speed ${seconds} s per move`);
+  $("speed-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    setSpeed(Number(event.target.seconds.value));
+  });
+  document.querySelectorAll("[data-speed]").forEach((button) => {
+    button.addEventListener("click", () => {
+      $("speed-form").seconds.value = button.dataset.speed;
+      setSpeed(Number(button.dataset.speed));
+    });
+  });
+  $("predict-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const raw = event.target.window_s.value;
+    call("POST", "/api/polls", { kind: "predict", ...(raw ? { window_s: Number(raw) } : {}) }, "predict round");
+  });
+  document.querySelectorAll("[data-strategy]").forEach((button) => {
+    button.addEventListener("click", () => call("POST", "/api/polls", { kind: "strategy", topic: button.dataset.strategy }, button.textContent));
+  });
+  document.querySelectorAll("[data-poll]").forEach((button) => {
+    button.addEventListener("click", () => call("POST", `/api/polls/current/${button.dataset.poll}`, null, button.textContent));
+  });
+  $("chat-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const text = form.text.value;
+    const data = await call("POST", "/api/chat", { user: form.user.value, text }, `chat "${text}"`);
+    if (data && data.reply) log(`reply to ${form.user.value}: ${data.reply}`);
+    if (data) form.text.value = "";
+  });
+}
+
+takeTokenFromAddress();
+showTokenForm(!localStorage.getItem(KEY));
+wire();
+runPage([
+  createBoard($("board-widget"), { mapName: mapFromQuery() }),
+  createMoves($("moves-widget")),
+  createHealth($("health-widget")),
+  createProgress($("progress-widget")),
+  createPoll($("poll-widget")),
+  createLeaderboard($("leaderboard-widget")),
+]);
