@@ -181,7 +181,7 @@ def test_moves_page_lists_the_top_five_and_the_value_timeline(browser, tmp_path)
     last = messages[-2][1]
     with Running(tmp_path) as srv:
         page, errors = open_page(browser, f"{srv.http}/overlay/moves")
-        page.wait_for_selector(".top")
+        page.wait_for_selector(".top", state="attached")  # empty (zero height) until a move comes
         feed(srv, messages[:-1])
         page.wait_for_function("() => !document.querySelector('.top li').hidden")
         time.sleep(0.2)

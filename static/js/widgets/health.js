@@ -2,6 +2,7 @@
 // entropy and KL trends (uPlot), losses, explained variance, samples/s and the advantage histograms.
 // A metric the trainer did not send is shown as "none", never as a number.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { rationed } from "../charts.js";
 import { axis } from "../params.js";
 import { createCaption } from "../captions.js";
 
@@ -97,8 +98,8 @@ export function createHealth(root) {
   root.innerHTML = MARKUP;
   const series = new Map();  // key -> [[update...], [value...]]
   const histograms = {};
-  const klPlot = trend(root.querySelector(".kl-trend"), "KL", "#c0392b");
-  const entropyPlot = trend(root.querySelector(".entropy-trend"), "entropy", "#2e86c1");
+  const klPlot = rationed(trend(root.querySelector(".kl-trend"), "KL", "#c0392b"));
+  const entropyPlot = rationed(trend(root.querySelector(".entropy-trend"), "entropy", "#2e86c1"));
   const caption = createCaption(root);
   let scheduled = false;
   let visible = true;
@@ -135,9 +136,9 @@ export function createHealth(root) {
       root.querySelector(sel).textContent = fmt(latest(key), digits);
     }
     const klSeries = series.get("ppo/approx_kl");
-    if (klSeries) klPlot.setData(klSeries);
+    if (klSeries) klPlot(klSeries);
     const entSeries = series.get("losses/entropy");
-    if (entSeries) entropyPlot.setData(entSeries);
+    if (entSeries) entropyPlot(entSeries);
     drawHistogram(root.querySelector(".adv-raw"), histograms["adv/hist_raw"]);
     drawHistogram(root.querySelector(".adv-norm"), histograms["adv/hist_norm"]);
     root.querySelector(".empty").hidden = series.size > 0;

@@ -2,6 +2,7 @@
 // probability), the move it chose and how long it thought, Black's winning chance over the game
 // (uPlot), and the game phase. DOM is built once and updated in place.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { rationed } from "../charts.js";
 import { axis, palette } from "../params.js";
 import { createCaption, signed } from "../captions.js";
 
@@ -56,6 +57,7 @@ export function createMoves(root) {
     [[], []],
     root.querySelector(".timeline"),
   );
+  const setTimeline = rationed(plot);
   const caption = createCaption(root);
   const state = { plies: [], blackWin: [], last: null, visible: true };
   let scheduled = false;
@@ -85,7 +87,7 @@ export function createMoves(root) {
       chosen.textContent = "";
       phase.textContent = "";
     }
-    plot.setData([state.plies, state.blackWin]);
+    setTimeline([state.plies, state.blackWin]);
     caption.set(describe(move));
   }
 

@@ -122,7 +122,9 @@ export function createProgress(root) {
   let scheduled = false;
 
   function put(key, update, value) {
-    if (key in state.series) state.series[key].set(update, value);
+    if (!(key in state.series)) return false;
+    state.series[key].set(update, value);
+    return true;
   }
 
   function addMilestone(m) {
@@ -322,8 +324,9 @@ export function createProgress(root) {
       }
     },
     onMetrics(d) {
-      for (const [key, value] of Object.entries(d.values)) put(key, d.update, value);
-      schedule();
+      let changed = false;
+      for (const [key, value] of Object.entries(d.values)) changed = put(key, d.update, value) || changed;
+      if (changed) schedule();  // most updates carry no evaluation: nothing here to redraw
     },
     onEval(d) {
       for (const [field, key] of Object.entries(EVAL_FIELDS)) put(key, d.update, d[field]);
