@@ -346,3 +346,38 @@ def test_poll_controls_need_the_admin_token_and_bad_requests_say_why(tmp_path):
             assert http.get("/api/leaderboard?limit=0").status_code == 422
             assert http.post("/api/chat", json={"user": "x", "text": "y" * 501}).status_code == 422
             assert "!predict" in http.post("/api/chat", json={"user": "x", "text": "!help"}).json()["reply"]
+
+
+def test_a_round_opens_by_itself_every_n_showcase_moves(tmp_path):
+    with Running(tmp_path, predict_every_moves=3, predict_window_s=600) as srv:
+
+        async def go():
+            async with Viewer(srv) as viewer, ScriptedShowcase(srv) as show:
+                await viewer.wait("game_start")
+                for usi in ("7g7f", "3c3d"):
+                    await show.play(usi)
+                await viewer.wait("move", count=2)
+                await asyncio.sleep(0.3)
+                assert viewer.messages("poll_open") == [] and show.controls == []
+                await show.play("2g2f")
+                opened = (await viewer.wait("poll_open"))["d"]
+                return opened, show.controls
+
+        opened, controls = asyncio.run(go())
+    assert controls[0]["action"] == "predict_hold" and controls[0]["poll_id"] == opened["poll_id"]
+    game = Game()
+    for usi in ("7g7f", "3c3d", "2g2f"):
+        game.push_usi(usi)
+    assert opened["sfen"] == game.sfen()  # the position after the third move is the one held
+
+
+def test_each_user_gets_a_few_commands_per_window_and_the_rest_are_ignored(tmp_path):
+    with Running(tmp_path, chat_user_limit=3, chat_user_window_s=600) as srv:
+        http = httpx.Client(base_url=srv.http, headers=admin(tmp_path))  # the token exists once it runs
+        replies = [
+            http.post("/api/chat", json={"user": "spam", "text": "!help"}).json()["reply"] for _ in range(5)
+        ]
+        other = http.post("/api/chat", json={"user": "calm", "text": "!help"}).json()["reply"]
+        http.close()
+    assert replies[:3] == [replies[0]] * 3 and "!predict" in replies[0]
+    assert replies[3:] == [None, None] and other == replies[0]  # one spammer does not mute the others

@@ -72,3 +72,18 @@ def test_message_sets_are_consistent():
         make("metrics", {"update": 1, "samples": 1, "values": {"ppo/approx_kl": float("inf")}}, seq=0)
     with pytest.raises(ProtocolError, match="unknown message type"):
         make("nope", {}, seq=0)
+
+
+def test_every_example_in_the_protocol_doc_is_valid():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)\n```", text, flags=re.S)
+    validator = jsonschema.Draft202012Validator(json_schema())
+    # Long arrays in the run's examples are cut short with "..."; every complete example must validate.
+    complete = [json.loads(b) for b in blocks if '"..."' not in b]
+    for message in complete:
+        validator.validate(message)
+    kinds = {m["t"] for m in complete}
+    assert {"control", "poll_open", "poll_reveal", "poll_closed", "chat_highlight", "leaderboard"} <= kinds

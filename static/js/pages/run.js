@@ -65,6 +65,8 @@ export function runPage(widgets) {
     },
   });
 
+  window.showcase = { widgets };  // for a look from the browser console (and the browser tests)
+
   // OBS calls this when the source is hidden or shown: draw nothing while hidden.
   window.addEventListener("obsSourceVisibleChanged", (event) => each("setVisible", event.detail.visible));
 }

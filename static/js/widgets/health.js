@@ -11,6 +11,9 @@ import { createCaption } from "../captions.js";
 export const KL_AMBER = 0.02;
 export const KL_RED = 0.05;
 const KEEP = 300;
+// The trends' keys. The server conflates `metrics` for a viewer that falls behind, so a burst can skip
+// updates; a gap in the update numbers is filled from the archive (GET /api/metrics).
+const TREND_KEYS = ["ppo/approx_kl", "losses/entropy"];
 
 export function klLevel(kl) {
   if (kl === null || kl === undefined) return "none";
@@ -103,6 +106,7 @@ export function createHealth(root) {
   const caption = createCaption(root);
   let scheduled = false;
   let visible = true;
+  let runId = null;
 
   function add(key, update, value) {
     if (!series.has(key)) series.set(key, [[], []]);
@@ -111,6 +115,35 @@ export function createHealth(root) {
     xs.push(update);
     ys.push(value);
     if (xs.length > KEEP) { xs.shift(); ys.shift(); }
+  }
+
+  /** Put archived points into a series in update order (the live ones win where both exist). */
+  function merge(key, points) {
+    if (!series.has(key)) series.set(key, [[], []]);
+    const [xs, ys] = series.get(key);
+    const byUpdate = new Map(points.map(([u, v]) => [u, v]));
+    xs.forEach((u, i) => byUpdate.set(u, ys[i]));
+    const updates = [...byUpdate.keys()].sort((a, b) => a - b).slice(-KEEP);
+    xs.length = 0; ys.length = 0;
+    for (const u of updates) { xs.push(u); ys.push(byUpdate.get(u)); }
+  }
+
+  let backfilling = false;
+  async function backfill(since, run) {
+    if (backfilling) return;
+    backfilling = true;
+    try {
+      for (const key of TREND_KEYS) {
+        const query = new URLSearchParams({ key, since: String(since), ...(run ? { run } : {}) });
+        const response = await fetch(`/api/metrics?${query}`);
+        if (response.ok) merge(key, (await response.json()).points);
+      }
+      schedule();
+    } catch {
+      // the live feed goes on; the gap stays visible as a straight segment
+    } finally {
+      backfilling = false;
+    }
   }
 
   function latest(key) {
@@ -151,12 +184,17 @@ export function createHealth(root) {
   }
 
   return {
-    fromSnapshot(metrics) {
+    series,
+    fromSnapshot(metrics, snapshot) {
+      runId = snapshot ? snapshot.trainer.run_id : null;
       series.clear();
       for (const [key, points] of Object.entries(metrics)) for (const [u, v] of points) add(key, u, v);
       schedule();
     },
     onMetrics(d) {
+      const known = series.get(TREND_KEYS[0]);
+      const last = known && known[0].length ? known[0][known[0].length - 1] : null;
+      if (last !== null && d.update > last + 1) backfill(last + 1, runId);
       for (const [key, value] of Object.entries(d.values)) add(key, d.update, value);
       for (const [key, h] of Object.entries(d.histograms || {})) histograms[key] = h.counts;
       schedule();
