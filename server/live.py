@@ -61,6 +61,17 @@ class LiveState:
         elif t == "pending_move":
             self.pending_move = d
 
+    def _snapshot_moves(self, full: int = 2) -> list[dict]:
+        """The game's moves, the last `full` with their insight maps, older ones without (a page draws
+        maps for the latest position only; a 200-move game's snapshot goes from megabytes to ~200 KB)."""
+        moves = list(self.moves)
+        cut = max(0, len(moves) - full)
+        for i in range(cut):
+            insight = moves[i].get("insight")
+            if insight is not None:
+                moves[i] = {**moves[i], "insight": {k: v for k, v in insight.items() if k != "maps"}}
+        return moves
+
     def snapshot(
         self,
         *,
@@ -73,7 +84,7 @@ class LiveState:
             "protocol": PROTOCOL_VERSION,
             "trainer": self.trainer_status(),
             "game": self.game,
-            "moves": list(self.moves),
+            "moves": self._snapshot_moves(),
             "metrics": {key: list(points) for key, points in self.metrics.items()},
             "milestones": list(self.milestones),
             "poll": poll,

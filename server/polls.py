@@ -89,7 +89,7 @@ class Poll:
             sfen=self.sfen,
         )
 
-    def tally(self, limit: int = 10) -> PollTally:
+    def tally(self, limit: int | None = 10) -> PollTally:
         counts: dict[str, int] = {c["key"]: 0 for c in self.choices}
         for _, key in self.votes.values():
             counts[key] = counts.get(key, 0) + 1
@@ -180,10 +180,11 @@ class PollEngine:
         )
         self.current = poll
         self._moves_since_poll = 0
+        self._schedule(self.settings.hold_timeout_s, self._hold_timed_out, poll)  # before the hold can come
         if not await self.send_control(Control(action="predict_hold", poll_id=poll.id)):
+            self._cancel_timer()
             self.current = None
             raise PollError("no trainer is connected", 503)
-        self._schedule(self.settings.hold_timeout_s, self._hold_timed_out, poll)
         return self.describe()
 
     async def open_strategy(self, topic: Literal["opening", "temperature"], window_s: float | None = None):
@@ -215,12 +216,17 @@ class PollEngine:
         poll = self.current
         if poll is None or poll.state != "open":
             raise PollError(f"no poll is open for voting (state: {self.state})")
-        await self._close(poll)
+        try:
+            await self._close(poll)
+        except Exception as exc:
+            log.exception("poll %s: closing failed", poll.id)
+            await self._fail(poll)
+            raise PollError(f"the poll could not be closed and was cancelled: {exc!r}", 500) from exc
         return self.describe()
 
     async def cancel(self, reason: str) -> dict:
         poll = self.current
-        if poll is None or poll.state == "revealed":
+        if poll is None or poll.state not in ("holding", "open"):
             raise PollError(f"no poll to cancel (state: {self.state})")
         await self._cancel(poll, reason)
         return {"cancelled": poll.id, "reason": reason}
@@ -246,8 +252,19 @@ class PollEngine:
 
     # -- the trainer link ---------------------------------------------------------------------------------
     async def on_trainer_message(self, t: str, d: dict) -> None:
+        poll = self.current
         if t == "pending_move":
             await self._on_pending(d)
+        elif t == "status" and d["showcase"] == "held" and poll is None:
+            # Held with no poll to wait for (a server restart, a lost release): let the game go on.
+            await self.send_control(Control(action="release"))
+        elif (
+            t == "move"
+            and poll is not None
+            and poll.state in ("open", "closed")
+            and (d["game_id"], d["ply"]) == (poll.game_id, poll.ply)
+        ):  # the held move was played before the reveal: the round is void
+            await self._cancel(poll, "the showcase played its move before the reveal")
         elif t == "move" and self.live.game is not None and d["game_id"] == self.live.game["game_id"]:
             every = self.settings.predict_every_moves
             self._moves_since_poll += 1
@@ -264,9 +281,10 @@ class PollEngine:
 
     async def on_trainer_gone(self) -> None:
         poll = self.current
-        if poll is not None and poll.state in ("holding", "open", "closed"):
+        # Once voting has closed the result stands: the reveal goes on and the release waits for hello.
+        if poll is not None and poll.state in ("holding", "open"):
             await self._cancel(poll, "the trainer disconnected")
-            self._release_on_hello = poll.kind == "predict"
+            self._release_on_hello |= poll.kind == "predict"
 
     async def _on_pending(self, d: dict) -> None:
         poll = self.current
@@ -310,6 +328,13 @@ class PollEngine:
             "closes_at": poll.closes_at,
         }
         await self.store.write(lambda c: st.open_poll(c, poll=row))
+        if self.current is not poll or poll.state != "open":  # cancelled while the row was written
+            await self.store.write(
+                lambda c: st.close_poll(
+                    c, poll_id=poll.id, outcome="cancelled", reason="cancelled while opening"
+                )
+            )
+            return
         self._publish("poll_open", poll.public())
         self._publish("poll_tally", poll.tally())
         self._schedule(poll.closes_at - now, self._close, poll)
@@ -342,7 +367,7 @@ class PollEngine:
             results.append({"user_id": user_id, "display_name": name, "points": points, "exact": exact})
             if exact:
                 winners.append(name)
-        tally = poll.tally()
+        tally = poll.tally(limit=None)  # every move chat voted for, so each of the AI's top-5 has its share
         reveal = PollReveal(
             poll_id=poll.id,
             answer=MoveNames(**pending["move"]),
@@ -407,6 +432,26 @@ class PollEngine:
         self._publish("poll_closed", PollClosed(poll_id=poll.id, outcome="cancelled", reason=reason))
         log.info("poll %s cancelled: %s", poll.id, reason)
 
+    async def _fail(self, poll: Poll) -> None:
+        """After an error mid-transition: no poll stuck open, no showcase stuck held, no points."""
+        was_current = self.current is poll
+        if was_current:
+            self.current = None
+        self._cancel_timer()
+        if poll.kind == "predict" and not await self.send_control(Control(action="release", poll_id=poll.id)):
+            self._release_on_hello = True
+        try:
+            await self.store.write(
+                lambda c: st.close_poll(c, poll_id=poll.id, outcome="cancelled", reason="internal error")
+            )
+        except Exception:
+            log.exception("poll %s: could not record the cancel", poll.id)
+        poll.state = "cancelled"
+        if was_current:
+            self._publish(
+                "poll_closed", PollClosed(poll_id=poll.id, outcome="cancelled", reason="internal error")
+            )
+
     async def _hold_timed_out(self, poll: Poll) -> None:
         if self.current is poll and poll.state == "holding":
             await self._cancel(poll, "the showcase did not hold its move in time")
@@ -421,12 +466,7 @@ class PollEngine:
                 await action(poll)
             except Exception:  # a failed transition must not leave the poll stuck: cancel it
                 log.exception("poll %s: %s failed", poll.id, action.__name__)
-                if self.current is poll:
-                    self.current = None
-                    self._publish(
-                        "poll_closed",
-                        PollClosed(poll_id=poll.id, outcome="cancelled", reason="internal error"),
-                    )
+                await self._fail(poll)
 
         self._timer = asyncio.get_running_loop().create_task(later())
 

@@ -558,25 +558,29 @@ def award(conn: sqlite3.Connection, *, results: list[dict]) -> None:
         " VALUES (:user_id, :display_name, :points, :exact, 1, :exact, :now)"
         " ON CONFLICT (user_id) DO UPDATE SET display_name = excluded.display_name,"
         " points = points + excluded.points, correct = correct + excluded.correct, total = total + 1,"
-        " streak = CASE WHEN excluded.correct THEN streak + 1 ELSE 0 END, updated_at = excluded.updated_at",
+        " streak = CASE WHEN excluded.correct THEN streak + 1 ELSE 0 END,"
+        " updated_at = CASE WHEN excluded.points > 0 THEN excluded.updated_at ELSE updated_at END",
         [{**r, "exact": int(r["exact"]), "now": now} for r in results],
     )
 
 
+_STANDING = "ORDER BY points DESC, correct DESC, updated_at ASC, user_id"  # ties: who got there first
+
+
 def leaderboard(conn: sqlite3.Connection, *, limit: int = 10) -> list[dict]:
     rows = conn.execute(
-        "SELECT user_id, display_name AS user, points, correct, total, streak FROM scores"
-        " ORDER BY points DESC, correct DESC, updated_at ASC LIMIT ?",
+        "SELECT user_id, display_name AS user, points, correct, total, streak"
+        f" FROM scores {_STANDING} LIMIT ?",
         (limit,),
     )
     return [dict(r) for r in rows]
 
 
 def user_score(conn: sqlite3.Connection, *, user_id: str) -> dict | None:
+    """One predictor's score with their rank in the same order as the leaderboard."""
     row = conn.execute(
-        "SELECT user_id, display_name AS user, points, correct, total, streak,"
-        " (SELECT COUNT(*) FROM scores o WHERE o.points > s.points) + 1 AS rank"
-        " FROM scores s WHERE user_id = ?",
+        "SELECT * FROM (SELECT user_id, display_name AS user, points, correct, total, streak,"
+        f" ROW_NUMBER() OVER ({_STANDING}) AS rank FROM scores) WHERE user_id = ?",
         (user_id,),
     ).fetchone()
     return dict(row) if row else None

@@ -175,7 +175,8 @@ def test_a_predict_round_keeps_the_move_secret_then_reveals_scores_and_releases(
                 for frame in before_reveal:
                     message = json.loads(frame)
                     assert message["t"] not in ("pending_move", "poll_reveal")
-                    assert held_after.sfen() not in frame and json.dumps(pending["insight"]) not in frame
+                    assert held_after.sfen() not in frame
+                    assert dumps(pending["insight"]) not in frame  # the server's own encoding of it
                 assert reveal["answer"] == answer and reveal["ai_top"] == top[:5]
                 assert reveal["winners"] == ["alice", "bob", "dave"]
                 # The game goes on with exactly the revealed move.
@@ -276,8 +277,13 @@ def test_a_strategy_poll_applies_the_winner_to_the_next_game_and_records_it(tmp_
                          "white": "ai", "weights_version": 1, "plan": plan["plan"]["label"]}  # fmt: skip
                 await show.send("game_start", start)
                 await viewer.wait("game_start", count=2)
-                await asyncio.sleep(0.3)  # the archive writes in batches
-                game = (await http.get("/api/games/g-2")).json()
+
+                async def archived():  # the archive writes in batches: ask until it is there
+                    while (r := await http.get("/api/games/g-2")).status_code != 200:
+                        await asyncio.sleep(0.02)
+                    return r.json()
+
+                game = await asyncio.wait_for(archived(), 10)
                 stored = (await http.get(f"/api/polls/{opened['poll_id']}")).json()
                 return labels, closed, plan, game, stored
 
@@ -357,7 +363,6 @@ def test_a_round_opens_by_itself_every_n_showcase_moves(tmp_path):
                 for usi in ("7g7f", "3c3d"):
                     await show.play(usi)
                 await viewer.wait("move", count=2)
-                await asyncio.sleep(0.3)
                 assert viewer.messages("poll_open") == [] and show.controls == []
                 await show.play("2g2f")
                 opened = (await viewer.wait("poll_open"))["d"]
@@ -381,3 +386,51 @@ def test_each_user_gets_a_few_commands_per_window_and_the_rest_are_ignored(tmp_p
         http.close()
     assert replies[:3] == [replies[0]] * 3 and "!predict" in replies[0]
     assert replies[3:] == [None, None] and other == replies[0]  # one spammer does not mute the others
+
+
+def status(showcase):
+    return {"state": "training", "update": 3, "samples": 96, "weights_version": 1, "showcase": showcase,
+            "move_interval_s": 2.0}  # fmt: skip
+
+
+def test_a_showcase_held_with_no_poll_to_wait_for_is_released(tmp_path):
+    # As after a server restart mid-round: the trainer comes back still holding its move.
+    with Running(tmp_path) as srv:
+
+        async def go():
+            async with connect(
+                f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None
+            ) as tr:
+                await send_all(
+                    tr, [("hello", hello()), ("status", status("playing")), ("status", status("held"))]
+                )
+                return json.loads(await asyncio.wait_for(tr.recv(), 10))
+
+        control = asyncio.run(go())
+    assert (
+        control["t"] == "control" and control["d"]["action"] == "release" and control["d"]["poll_id"] is None
+    )
+
+
+def test_a_showcase_that_never_holds_cancels_the_round(tmp_path):
+    with Running(tmp_path, hold_timeout_s=0.3) as srv:
+
+        async def go():
+            async with (
+                Viewer(srv) as viewer,
+                httpx.AsyncClient(base_url=srv.http, headers=admin(tmp_path)) as http,
+                connect(f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None) as tr,
+            ):
+                start = {"game_id": "g", "kind": "showcase", "start_sfen": Game().sfen(), "black": "a",
+                         "white": "a", "weights_version": 1}  # fmt: skip
+                await send_all(tr, [("hello", hello()), ("game_start", start)])
+                await viewer.wait("game_start")
+                assert (await http.post("/api/polls", json={"kind": "predict"})).status_code == 201
+                closed = (await viewer.wait("poll_closed"))["d"]  # the scripted trainer never answers
+                return closed, (await http.get("/api/polls/current")).json(), viewer.messages("poll_open")
+
+        closed, current, opened = asyncio.run(go())
+    assert (
+        closed["outcome"] == "cancelled" and closed["reason"] == "the showcase did not hold its move in time"
+    )
+    assert current == {"state": "idle"} and opened == []

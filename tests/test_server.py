@@ -322,3 +322,27 @@ def test_settings_from_environment_and_file(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOWCASE_PORT", "70000")
     with pytest.raises(ValueError, match="port"):
         Settings()
+
+
+def test_a_snapshot_keeps_maps_for_the_latest_moves_only_and_validates():
+    import jsonschema
+
+    from server.live import LiveState
+    from trainer.protocol import json_schema
+
+    messages, _ = game_messages(seed=5, plies=6)
+    live = LiveState()
+    live.apply("hello", hello())
+    for t, d in messages[:-1]:
+        if t == "move":
+            d["insight"] = held_move(Game(d["sfen_before"]), "g-1", ply=d["ply"])["insight"]
+        live.apply(t, d)
+    snapshot = live.snapshot()
+    insights = [m["insight"] for m in snapshot["moves"]]
+    assert ["maps" in i for i in insights] == [False] * 4 + [True] * 2
+    assert all(
+        i["black_win"] == m["insight"]["black_win"]
+        for i, (_, m) in zip(insights, messages[1:-1], strict=True)
+    )
+    assert "maps" in live.moves[0]["insight"]  # the state itself keeps everything
+    jsonschema.Draft202012Validator(json_schema()).validate(make("snapshot", snapshot, seq=0))

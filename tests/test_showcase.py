@@ -128,3 +128,24 @@ def test_a_plan_forces_its_opening_and_temperature_on_the_next_game_only(feed):
     assert all(m.insight is not None and 0 <= m.chosen_prob <= 1 for m in played)
     # After the line, temperature 0 plays the network's top move.
     assert all(m.move.usi == m.insight.top[0].usi for m in played[len(line) :])
+
+
+def test_a_release_for_another_poll_is_ignored_and_a_cancelled_request_never_holds(feed):
+    show, messages, _ = feed
+    show.start()
+    next_of(messages, "move")
+    show.predict_hold("A")
+    pending = next_of(messages, "pending_move")
+    show.release("stale-poll")  # a late release meant for an earlier poll
+    time.sleep(0.2)
+    assert messages.empty() and show.state == "held"
+    show.release("A")
+    assert next_of(messages, "move").move == pending.move
+    # A request dropped before the showcase took it: nothing is held, the game goes on.
+    show.pause()
+    show.predict_hold("B")
+    show.release(None)
+    show.resume()
+    for _ in range(3):
+        assert next_of(messages, "move")
+    assert show.state == "playing"

@@ -79,6 +79,17 @@ class Insight(Payload):
     think_ms: float = Field(ge=0.0)
 
 
+class InsightSummary(Payload):
+    """A move's insight without its maps: what a snapshot carries for all but its latest moves (the
+    maps are 80-95% of a move's bytes and only the latest position shows them; /api/games has all)."""
+
+    top: list[TopMove] = Field(max_length=5)
+    value: float = Field(ge=-1.0, le=1.0)
+    black_win: Prob
+    phase: Literal["opening", "middlegame", "endgame"]
+    think_ms: float = Field(ge=0.0)
+
+
 # --- trainer -> server -----------------------------------------------------------------------------------
 
 
@@ -167,6 +178,10 @@ class Move(Payload):
     chosen_prob: Prob | None  # the policy's probability for the move; None where it is not known
     weights_version: int = Field(ge=0)
     insight: Insight | None = None  # absent for evaluation and sampled self-play games
+
+
+class SnapshotMove(Move):
+    insight: Insight | InsightSummary | None = None
 
 
 class GameEnd(Payload):
@@ -277,7 +292,7 @@ class Snapshot(Payload):
     protocol: int
     trainer: TrainerStatus
     game: GameStart | None
-    moves: list[Move]
+    moves: list[SnapshotMove]  # the latest with full insight, older ones with its summary
     metrics: dict[str, list[tuple[int, float | None]]]  # key -> recent (update, value) points
     milestones: list[Milestone]
     poll: PollOpen | None = None

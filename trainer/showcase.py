@@ -110,7 +110,16 @@ class Showcase:
         self._set(_hold_requested=poll_id)
 
     def release(self, poll_id: str | None = None) -> None:
-        self._set(_release=poll_id or "")
+        """Play the held move (or drop a hold not yet taken). `poll_id` must name the poll that holds;
+        None releases whatever is held. A release for another poll is ignored: a late one must never
+        play a move that a newer poll is still voting on."""
+        with self._cond:
+            if self._held is not None:
+                if poll_id is None or poll_id == self._held[1].poll_id:
+                    self._release = poll_id or ""
+            elif self._hold_requested is not None and poll_id in (None, self._hold_requested):
+                self._hold_requested = None  # cancelled before the hold was taken
+            self._cond.notify_all()
 
     def set_plan(self, plan: Plan) -> None:
         """Apply `plan` to the next game (a later plan replaces one not yet used)."""
@@ -298,10 +307,16 @@ class Showcase:
         )
 
     def _hold_and_release(self, game: Game, game_id: str, temperature: float, force: int | None) -> bool:
+        poll_id = self._hold_requested
         move, payload = self._think(game, game_id, temperature, force)
         with self._cond:
-            self._held = (move, payload)
-            self._release = None
+            holding = self._hold_requested is not None and self._hold_requested == poll_id
+            if holding:
+                self._held = (move, payload)
+                self._release = None
+        if not holding:  # the hold was cancelled while the move was being chosen: just play it
+            self._play(game, move, payload)
+            return True
         self.emit("pending_move", payload)
         with self._cond:
             while self._release is None and not self._stopping:
@@ -309,7 +324,8 @@ class Showcase:
             if self._stopping:
                 return False
             self._held = None
-            self._hold_requested = None
+            if self._hold_requested == poll_id:  # a newer poll's request stays for the next move
+                self._hold_requested = None
             self._release = None
         self._play(game, move, payload)
         return True

@@ -50,5 +50,6 @@ class ChatSource(Protocol):
     async def run(self, handler: Handler) -> None:
         """Deliver messages to `handler` until cancelled (reconnecting as needed)."""
 
-    async def say(self, text: str) -> bool:
-        """Post one line to chat; False when this source cannot post (read-only) or it was dropped."""
+    async def say(self, text: str, *, reply: bool = False) -> bool:
+        """Post one line to chat (`reply`: an answer to one user, the first to give way when busy);
+        False when this source cannot post (read-only) or the line was dropped."""

@@ -190,17 +190,25 @@ class TwitchChat:
         self.state = "starting"
         self.last_notice: str | None = None
         self.connections = 0
-        self._limits = {False: SlidingWindow(*rate_limit), True: SlidingWindow(*mod_rate_limit)}
+        # One record of what was sent, judged by the limit of the moment (a change of moderator status
+        # must not open a fresh budget).
+        self._sent = SlidingWindow(*rate_limit)
+        self._limits = {False: rate_limit, True: mod_rate_limit}
         self._is_mod = False
         self._outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=20)
+        self.posted: deque[float] = deque(maxlen=200)  # when each line went out (monotonic seconds)
+        self._last_reconnect = -1e9
         self._ws = None
         self._max_backoff_s = max_backoff_s
 
     # -- posting ----------------------------------------------------------------------------------------
-    async def say(self, text: str) -> bool:
-        """Queue one line for the channel (sent within the rate limit); False if read-only or full."""
+    async def say(self, text: str, *, reply: bool = False) -> bool:
+        """Queue one line for the channel (sent within the rate limit); False if read-only or full.
+        Replies to single users may use only half the queue, so announcements and results get out."""
         text = clean(text, MAX_SAY)
         if not self.can_post or not text:
+            return False
+        if reply and self._outbox.qsize() >= self._outbox.maxsize // 2:
             return False
         try:
             self._outbox.put_nowait(text)
@@ -213,12 +221,14 @@ class TwitchChat:
         while True:
             text = await self._outbox.get()
             while True:
-                limit = self._limits[self._is_mod]
-                wait = limit.wait_time(time.monotonic())
+                self._sent.limit, self._sent.window_s = self._limits[self._is_mod]
+                wait = self._sent.wait_time(time.monotonic())
                 if wait <= 0:
                     break
                 await asyncio.sleep(wait)
-            limit.record(time.monotonic())
+            now = time.monotonic()
+            self._sent.record(now)
+            self.posted.append(now)
             await ws.send(format_line("PRIVMSG", f"#{self.channel}", text) + "\r\n")
 
     # -- the connection ---------------------------------------------------------------------------------
@@ -237,7 +247,11 @@ class TwitchChat:
                 log.warning("twitch chat connection failed: %r", exc)
             if self.state == "auth failed":
                 delay = self._max_backoff_s  # retrying a refused login quickly helps nobody
-            if not again_now:
+            if again_now and time.monotonic() - self._last_reconnect < 10:
+                again_now = False  # RECONNECT again within seconds: back off rather than spin
+            if again_now:
+                self._last_reconnect = time.monotonic()
+            else:
                 self.state = self.state if self.state == "auth failed" else "disconnected"
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self._max_backoff_s)
@@ -292,7 +306,11 @@ class TwitchChat:
         elif msg.command == "PRIVMSG":
             chat = privmsg_to_chat(msg)
             if chat is not None and chat.text:
-                reply = await handler(chat)
+                try:
+                    reply = await handler(chat)
+                except Exception:  # one bad message (or a store hiccup) must not end chat for the stream
+                    log.exception("chat message from %s not handled", chat.display_name)
+                    return None
                 if reply and self.can_post:
-                    await self.say(f"@{chat.display_name} {reply}")
+                    await self.say(f"@{chat.display_name} {reply}", reply=True)
         return None

@@ -32,5 +32,5 @@ class LocalChat:
         )
         return await self._handler(message)
 
-    async def say(self, text: str) -> bool:
+    async def say(self, text: str, *, reply: bool = False) -> bool:
         return False

@@ -62,6 +62,7 @@ async def trainer_link(ws: WebSocket) -> None:
     previous = s.trainer_link
     if previous is not None:  # a restarted trainer replaces a link that has not noticed it is dead
         await previous.close(code=GOING_AWAY, reason="replaced by a new trainer connection")
+        await s.polls.on_trainer_gone()  # the old link's own clean-up is skipped once it is replaced
     s.trainer_link = ws
     s.control_seq = 0
     first = True
@@ -99,7 +100,7 @@ async def trainer_link(ws: WebSocket) -> None:
             if envelope.t == "game_end":
                 archive_only.discard(d["game_id"])
             s.hub.publish(envelope.t, d, envelope.ts)
-            if envelope.t == "move":
+            if envelope.t in ("move", "status"):
                 await s.polls.on_trainer_message(envelope.t, d)
     except WebSocketDisconnect:
         pass
