@@ -40,8 +40,9 @@ def browser():
         b.close()
 
 
-def open_page(browser, url):
-    page = browser.new_page(viewport={"width": 900, "height": 900})
+def open_page(browser, url, size=(900, 900)):
+    """A new page at `url`, with the list its console errors and page errors collect in."""
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -59,6 +60,30 @@ def feed(srv, messages):
     worker = threading.Thread(target=lambda: asyncio.run(go()))
     worker.start()
     worker.join(30)
+
+
+COMPOSITE = (1920, 1080)
+WIDGETS = [".board-widget", ".moves-widget", ".health-widget", ".progress-widget", ".poll-widget",
+           ".leaderboard-widget"]  # fmt: skip
+
+
+def widget_boxes(page, selectors=WIDGETS) -> dict[str, list[float]]:
+    return page.evaluate(
+        """(sels) => Object.fromEntries(sels.map(s => {
+            const r = document.querySelector(s).getBoundingClientRect();
+            return [s, [r.left, r.top, r.right, r.bottom]]; }))""",
+        selectors,
+    )
+
+
+def assert_fits_without_overlap(boxes: dict[str, list[float]], size=COMPOSITE) -> None:
+    for name, (left, top, right, bottom) in boxes.items():
+        assert left >= 0 and right <= size[0] and top >= 0 and bottom <= size[1], (name, boxes[name])
+    names = list(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            (l1, t1, r1, b1), (l2, t2, r2, b2) = boxes[a], boxes[b]
+            assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, f"{a} overlaps {b}"
 
 
 def pieces(page) -> dict[str, str]:
@@ -231,11 +256,7 @@ def test_composite_overlay_draws_every_widget_from_one_socket(browser, tmp_path)
         if t == "move":
             d["insight"] = held_move(Game(d["sfen_before"]), "g-1", ply=d["ply"])["insight"]
     with Running(tmp_path) as srv:
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{srv.http}/overlay")
+        page, errors = open_page(browser, f"{srv.http}/overlay", COMPOSITE)
         page.wait_for_selector("sg-board")
         feed(srv, [*messages[:-1], metrics_message(1, 0.03, 0.12)])
         page.wait_for_function("() => document.querySelector('.kl').dataset.level === 'watch'")

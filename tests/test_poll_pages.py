@@ -6,7 +6,14 @@ import threading
 import time
 
 import httpx
-from test_pages import ARTIFACTS, browser, open_page  # noqa: F401 (browser: fixture)
+from test_pages import (  # noqa: F401 (browser: fixture)
+    ARTIFACTS,
+    COMPOSITE,
+    assert_fits_without_overlap,
+    browser,
+    open_page,
+    widget_boxes,
+)
 from test_polls import ScriptedShowcase, admin
 from test_server import Running
 
@@ -29,15 +36,6 @@ class Background:
         self.thread.join(5)
 
 
-def boxes(page, selectors):
-    return page.evaluate(
-        """(sels) => Object.fromEntries(sels.map(s => {
-            const r = document.querySelector(s).getBoundingClientRect();
-            return [s, [r.left, r.top, r.right, r.bottom]]; }))""",
-        selectors,
-    )
-
-
 def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(browser, tmp_path):  # noqa: F811
     bg = Background()
     with Running(tmp_path, predict_window_s=600, reveal_s=120) as srv:
@@ -46,11 +44,7 @@ def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(bro
         try:
             poll_page, poll_errors = open_page(browser, f"{srv.http}/overlay/poll")
             board_page, board_errors = open_page(browser, f"{srv.http}/overlay/leaderboard")
-            composite = browser.new_page(viewport={"width": 1920, "height": 1080})
-            composite_errors = []
-            composite.on("pageerror", lambda e: composite_errors.append(str(e)))
-            composite.on("console", lambda m: composite_errors.append(m.text) if m.type == "error" else None)
-            composite.goto(f"{srv.http}/overlay")
+            composite, composite_errors = open_page(browser, f"{srv.http}/overlay", COMPOSITE)
             poll_page.wait_for_selector(".poll-widget .idle:not([hidden])")
             assert board_page.locator(".leaderboard-widget .empty").is_visible()
             with httpx.Client(base_url=srv.http, headers=admin(tmp_path)) as http:
@@ -105,8 +99,7 @@ def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(bro
             poll_page.screenshot(path=str(ARTIFACTS / "overlay-poll.png"))
             board_page.screenshot(path=str(ARTIFACTS / "overlay-leaderboard.png"))
             composite.screenshot(path=str(ARTIFACTS / "overlay-with-poll.png"))
-            layout = boxes(composite, [".board-widget", ".moves-widget", ".health-widget", ".progress-widget",
-                                       ".poll-widget", ".leaderboard-widget"])  # fmt: skip
+            layout = widget_boxes(composite)
             # A reload during the reveal shows the same reveal, from the snapshot alone.
             poll_page.reload()
             poll_page.wait_for_selector(".poll-widget .reveal:not([hidden])")
@@ -129,11 +122,5 @@ def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(bro
     assert revealed["winners"] == f"Got it: {HTML_NAME}" and reloaded == revealed["answer"]
     assert standings[0] == ["1", HTML_NAME, "10", "1/1", "1"]
     assert {tuple(r[1:3]) for r in standings[1:]} == {("alice", "3"), ("bob", "3")}
-    for name, (left, top_, right, bottom) in layout.items():
-        assert left >= 0 and right <= 1920 and top_ >= 0 and bottom <= 1080, (name, layout[name])
-    names_ = list(layout)
-    for i, a in enumerate(names_):
-        for b in names_[i + 1 :]:
-            (l1, t1, r1, b1), (l2, t2, r2, b2) = layout[a], layout[b]
-            assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, f"{a} overlaps {b}"
+    assert_fits_without_overlap(layout)
     assert poll_errors == [] and board_errors == [] and composite_errors == []

@@ -3,6 +3,7 @@ link that holds and releases as the real one does, viewers that record every fra
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 
 import httpx
 from test_server import Running, held_move, hello, send_all, trainer_headers
@@ -102,6 +103,18 @@ class Viewer:
         return await asyncio.wait_for(poll(), timeout)
 
 
+@asynccontextmanager
+async def scene(srv, tmp_path):
+    """A viewer recording every frame, then the scripted showcase's game, and an admin REST client."""
+    async with (
+        Viewer(srv) as viewer,
+        ScriptedShowcase(srv) as show,
+        httpx.AsyncClient(base_url=srv.http, headers=admin(tmp_path)) as http,
+    ):
+        await viewer.wait("game_start")
+        yield viewer, show, http
+
+
 def admin(tmp_path):
     token = (tmp_path / "data" / "admin_token").read_text().strip()
     return {"Authorization": f"Bearer {token}"}
@@ -125,12 +138,7 @@ def test_a_predict_round_keeps_the_move_secret_then_reveals_scores_and_releases(
     with Running(tmp_path, predict_window_s=600, reveal_s=0.2) as srv:
 
         async def go():
-            async with (
-                Viewer(srv) as viewer,
-                ScriptedShowcase(srv) as show,
-                httpx.AsyncClient(base_url=srv.http, headers=admin(tmp_path)) as http,
-            ):
-                await viewer.wait("game_start")
+            async with scene(srv, tmp_path) as (viewer, show, http):
                 r = await http.post("/api/polls", json={"kind": "predict"})
                 assert r.status_code == 201 and r.json()["state"] == "holding"
                 opened = (await viewer.wait("poll_open"))["d"]
@@ -220,12 +228,7 @@ def test_streaks_grow_with_exact_predictions_and_end_on_a_miss(tmp_path):
             await viewer.wait("poll_closed", count=n)
 
         async def go():
-            async with (
-                Viewer(srv) as viewer,
-                ScriptedShowcase(srv) as show,
-                httpx.AsyncClient(base_url=srv.http, headers=admin(tmp_path)) as http,
-            ):
-                await viewer.wait("game_start")
+            async with scene(srv, tmp_path) as (viewer, show, http):
                 await round_(show, viewer, http, 1, {"alice": True, "bob": True})
                 await round_(show, viewer, http, 2, {"alice": True, "bob": False})
                 await round_(show, viewer, http, 3, {"alice": True})
@@ -248,12 +251,7 @@ def test_a_strategy_poll_applies_the_winner_to_the_next_game_and_records_it(tmp_
     with Running(tmp_path, strategy_window_s=600) as srv:
 
         async def go():
-            async with (
-                Viewer(srv) as viewer,
-                ScriptedShowcase(srv) as show,
-                httpx.AsyncClient(base_url=srv.http, headers=admin(tmp_path)) as http,
-            ):
-                await viewer.wait("game_start")
+            async with scene(srv, tmp_path) as (viewer, show, http):
                 r = await http.post("/api/polls", json={"kind": "strategy"})
                 assert r.status_code == 422 and "topic" in r.json()["detail"]
                 r = await http.post("/api/polls", json={"kind": "strategy", "topic": "opening"})

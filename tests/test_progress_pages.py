@@ -3,7 +3,16 @@ overlay with every widget, in a real headless Chromium against a real server fed
 
 import time
 
-from test_pages import ARTIFACTS, browser, feed, metrics_message, open_page  # noqa: F401 (browser: fixture)
+from test_pages import (  # noqa: F401 (browser: fixture)
+    ARTIFACTS,
+    COMPOSITE,
+    assert_fits_without_overlap,
+    browser,
+    feed,
+    metrics_message,
+    open_page,
+    widget_boxes,
+)
 from test_server import Running, game_messages, held_move
 
 from trainer.shogi.game import Game
@@ -218,11 +227,7 @@ def test_captions_follow_the_fed_values_at_the_chosen_level(browser, tmp_path): 
 def test_composite_overlay_fits_every_widget_without_overlap(browser, tmp_path):  # noqa: F811
     game = showcase_game("black")
     with Running(tmp_path) as srv:
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{srv.http}/overlay")
+        page, errors = open_page(browser, f"{srv.http}/overlay", COMPOSITE)
         page.wait_for_selector("sg-board")
         feed(srv, [*evaluation_messages(), *game[:-1]])
         page.wait_for_function(
@@ -230,20 +235,9 @@ def test_composite_overlay_fits_every_widget_without_overlap(browser, tmp_path):
         )
         page.wait_for_function("() => !document.querySelector('.top li').hidden")
         page.wait_for_function("() => document.querySelectorAll('sg-pieces piece').length > 30")
-        boxes = page.evaluate(
-            """() => Object.fromEntries(['.board-widget', '.moves-widget', '.health-widget',
-                '.progress-widget', '.poll-widget', '.leaderboard-widget'].map(s => {
-                const r = document.querySelector(s).getBoundingClientRect();
-                return [s, [r.left, r.top, r.right, r.bottom]]; }))"""
-        )
+        boxes = widget_boxes(page)
         time.sleep(0.2)
         page.screenshot(path=str(ARTIFACTS / "overlay.png"))
         page.close()
     assert errors == []
-    for name, (left, top, right, bottom) in boxes.items():
-        assert left >= 0 and right <= 1920 and top >= 0 and bottom <= 1080, (name, boxes[name])
-    names = list(boxes)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            (l1, t1, r1, b1), (l2, t2, r2, b2) = boxes[a], boxes[b]
-            assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, f"{a} overlaps {b}"
+    assert_fits_without_overlap(boxes)

@@ -2,26 +2,15 @@
 whose archive a scripted trainer filled with the real protocol."""
 
 import json
-import os
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from test_pages import ARTIFACTS, browser, feed, open_page, pieces  # noqa: F401 (browser: fixture)
+from test_server import Running, game_messages, held_move
 
 from trainer.shogi.game import Game
-
-CHROMIUM = "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):  # .ci/run installs it: a missing browser there is a failure, never a skip
-        raise RuntimeError("CI has no /usr/bin/chromium; .ci/run should have installed Debian's chromium")
-    pytest.skip("browser tests need Debian's chromium: apt-get install chromium", allow_module_level=True)
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-from test_pages import ARTIFACTS, feed, pieces  # noqa: E402  (after the skip: it needs the browser too)
-from test_server import Running, game_messages, held_move  # noqa: E402
 
 PLIES = 24
 WITH_INSIGHT = {*range(1, 9), *range(13, 21)}  # two runs of moves with insight, a gap between them
@@ -33,30 +22,7 @@ KINDS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        yield b
-        b.close()
-
-
-def open_page(browser, url):
-    page = browser.new_page(viewport={"width": 1200, "height": 1000})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    return page, errors
+REPLAY_PAGE = (1200, 1000)
 
 
 def showcase_game():
@@ -143,9 +109,9 @@ def rows(page) -> list[list[str]]:
     )
 
 
-def test_replays_lists_pages_and_filters_the_archive(browser, archive):
+def test_replays_lists_pages_and_filters_the_archive(browser, archive):  # noqa: F811
     srv, show, evaluation = archive.srv, archive.games["g-show"], archive.games["g-eval"]
-    page, errors = open_page(browser, f"{srv.http}/replays?limit=1&theme=light")
+    page, errors = open_page(browser, f"{srv.http}/replays?limit=1&theme=light", REPLAY_PAGE)
     page.wait_for_selector("#games tbody tr")
     first = rows(page)
     assert page.locator("#older").is_visible()
@@ -192,10 +158,10 @@ def test_replays_lists_pages_and_filters_the_archive(browser, archive):
     assert errors == []
 
 
-def test_replay_scrubs_with_keys_list_and_range_and_shows_each_plys_insight(browser, archive):
+def test_replay_scrubs_with_keys_list_and_range_and_shows_each_plys_insight(browser, archive):  # noqa: F811
     srv, moves = archive.srv, archive.show_moves
     usi = [m["move"]["usi"] for m in moves]
-    page, errors = open_page(browser, f"{srv.http}/replays/g-show")
+    page, errors = open_page(browser, f"{srv.http}/replays/g-show", REPLAY_PAGE)
     page.wait_for_selector(f"body[data-ply='{PLIES}']")  # a replay opens at the end of the game
     header = [page.locator(s).inner_text() for s in ("#title", "#outcome")]
 
@@ -292,8 +258,8 @@ def test_replay_scrubs_with_keys_list_and_range_and_shows_each_plys_insight(brow
     assert errors == []
 
 
-def test_replay_of_an_unknown_game_says_so(browser, archive):
-    page, errors = open_page(browser, f"{archive.srv.http}/replays/no-such-game")
+def test_replay_of_an_unknown_game_says_so(browser, archive):  # noqa: F811
+    page, errors = open_page(browser, f"{archive.srv.http}/replays/no-such-game", REPLAY_PAGE)
     page.wait_for_selector("#error:not([hidden])")
     title = page.locator("#title").inner_text()
     message = page.locator("#error").inner_text()
