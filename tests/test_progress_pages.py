@@ -77,7 +77,7 @@ def test_progress_page_draws_evaluations_milestones_and_calibration(browser, tmp
     with Running(tmp_path) as srv:
         page, errors = open_page(browser, f"{srv.http}/overlay/progress")
         page.wait_for_function(
-            "() => document.querySelector('.calib-note').textContent"
+            "() => document.querySelector('.calib-note')?.textContent"
             " === 'no finished showcase games with evaluations yet'"
         )
         assert page.locator(".progress-widget .empty").is_visible()

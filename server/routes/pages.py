@@ -17,14 +17,7 @@ VENDOR = {  # URL prefix -> folder installed by `npm ci`
 router = APIRouter(tags=["pages"])
 
 
-PAGES = {
-    "board": "board.html",
-    "health": "health.html",
-    "moves": "moves.html",
-    "progress": "progress.html",
-    "poll": "poll.html",
-    "leaderboard": "leaderboard.html",
-}
+WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard")  # one page each: pages/widget.js
 
 
 @router.get("/", include_in_schema=False)
@@ -41,9 +34,10 @@ async def composite_page() -> FileResponse:
 
 @router.get("/overlay/{widget}", include_in_schema=False)
 async def widget_page(widget: str) -> FileResponse:
-    if widget not in PAGES:
-        raise HTTPException(404, f"no overlay {widget!r}; there are {sorted(PAGES)}")
-    return FileResponse(STATIC / "pages" / PAGES[widget])
+    """One widget on its own page, for an OBS source of its own."""
+    if widget not in WIDGETS:
+        raise HTTPException(404, f"no overlay {widget!r}; there are {sorted(WIDGETS)}")
+    return FileResponse(STATIC / "pages" / "widget.html")
 
 
 @router.get("/replays", include_in_schema=False)

@@ -1,0 +1,20 @@
+// /overlay/<name>: one widget on a page of its own (an OBS source of its own), named by the path. The
+// server answers 404 for any other name; only the named widget's module is loaded.
+import { runPage } from "./run.js";
+
+const WIDGETS = {
+  board: ["board", async (root) => {
+    const { createBoard, mapFromQuery } = await import("../widgets/board.js");
+    return createBoard(root, { mapName: mapFromQuery() });
+  }],
+  moves: ["moves and value", async (root) => (await import("../widgets/moves.js")).createMoves(root)],
+  health: ["PPO health", async (root) => (await import("../widgets/health.js")).createHealth(root)],
+  progress: ["learning progress", async (root) => (await import("../widgets/progress.js")).createProgress(root)],
+  poll: ["poll", async (root) => (await import("../widgets/poll.js")).createPoll(root)],
+  leaderboard: ["leaderboard", async (root) => (await import("../widgets/leaderboard.js")).createLeaderboard(root)],
+};
+
+const name = location.pathname.split("/").filter(Boolean).pop();
+const [title, create] = WIDGETS[name];
+document.title = `Shogi Showcase: ${title}`;
+runPage([await create(document.getElementById("widget"))]);
