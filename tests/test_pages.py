@@ -133,6 +133,25 @@ def test_board_page_shows_the_fed_position_arrows_and_heatmap(browser, tmp_path)
     assert arrows >= 1 and heat == 81 and "SE-weighted activation" in legend
 
 
+def test_a_dropped_piece_in_the_top_five_is_a_labelled_circle_on_its_square(browser, tmp_path):
+    messages, _ = game_messages(seed=3, plies=5)
+    last = messages[-2][1]
+    insight = held_move(Game(last["sfen_before"]), "g-1", ply=last["ply"])["insight"]
+    # The network's second choice, for this test, a pawn drop (the page draws what it is given).
+    insight["top"][1] = {"usi": "P*5e", "western": "P*5e", "japanese": "５五歩打", "prob": 0.2}
+    last["insight"] = insight
+    with Running(tmp_path) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/board")
+        page.wait_for_selector("sg-board")
+        feed(srv, messages[:-1])
+        page.wait_for_selector("svg.sg-shapes g:not(.description) > ellipse", state="attached")
+        circles = page.locator("svg.sg-shapes g:not(.description) > ellipse").count()
+        labels = page.locator("svg.sg-shapes g.description text").all_text_contents()
+        page.close()
+    assert circles == 1 and "P 20%" in labels and len(labels) == 5
+    assert errors == []
+
+
 def test_board_page_says_offline_and_recovers_after_a_server_restart(browser, tmp_path):
     messages, _ = game_messages(seed=4, plies=3)
     with Running(tmp_path) as srv:

@@ -5,7 +5,6 @@ import { Shogiground } from "/vendor/shogiground/shogiground.js";
 import { createCaption, leaning, signed } from "../captions.js";
 
 const RANKS = "abcdefghi";
-const ROLES = { P: "pawn", L: "lance", N: "knight", S: "silver", G: "gold", B: "bishop", R: "rook" };
 export const MAPS = {
   se_attention_mean: "SE-weighted activation (mean of blocks)",
   saliency: "Value saliency: where the evaluation is most sensitive",
@@ -22,12 +21,15 @@ export function squareKey(index) {
   return `${Math.floor(index / 9) + 1}${RANKS[index % 9]}`;
 }
 
-function arrowOf(move, color) {
+// A board move is an arrow; a drop is a circle on its square labelled with the piece. (The insight is
+// for the position before the last move: a piece dropped then is no longer in hand to draw from.)
+function arrowOf(move) {
   const usi = move.usi;
   const dest = usi.slice(2, 4);
-  const orig = usi[1] === "*" ? { role: ROLES[usi[0]], color } : usi.slice(0, 2);
+  const drop = usi[1] === "*";
   const bucket = Math.min(5, 1 + Math.floor(move.prob * 10));  // width class from the probability
-  return { orig, dest, brush: `p${bucket}`, description: `${Math.round(move.prob * 100)}%` };
+  const pct = `${Math.round(move.prob * 100)}%`;
+  return { orig: drop ? dest : usi.slice(0, 2), dest, brush: `p${bucket}`, description: drop ? `${usi[0]} ${pct}` : pct };
 }
 
 // The widget's markup, fixed: built once per page, then only updated in place.
@@ -95,8 +97,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       lastDests: last ? (last[1] === "*" ? [last.slice(2, 4)] : [last.slice(0, 2), last.slice(2, 4)]) : [],
     });
     const insight = state.insight;
-    const moverColor = state.mover === "b" ? "sente" : "gote";
-    ground.setAutoShapes(insight ? insight.top.map((m) => arrowOf(m, moverColor)) : []);
+    ground.setAutoShapes(insight ? insight.top.map(arrowOf) : []);
     const values = insight ? insight.maps[state.mapName] : null;
     ground.setSquareHighlights(
       values ? values.map((v, i) => ({ key: squareKey(i), className: `heat heat-${Math.min(9, Math.floor(v * 10))}` })) : [],
