@@ -47,6 +47,8 @@ def open_page(browser, url, size=(900, 900)):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
+    # A single-widget page loads its widget's module after the page itself: wait until it is built.
+    page.wait_for_function("() => !document.getElementById('widget') || window.showcase !== undefined")
     return page, errors
 
 
