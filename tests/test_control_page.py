@@ -37,6 +37,13 @@ def test_control_room_drives_the_showcase_and_a_predict_round(browser, tmp_path)
                 "() => ['.board-widget', '.moves-widget', '.health-widget', '.progress-widget',"
                 " '.poll-widget', '.leaderboard-widget'].map(s => !!document.querySelector(s))"
             )
+            status = {"state": "training", "update": 7, "samples": 3584, "weights_version": 7,
+                      "showcase": "paused", "move_interval_s": 0.75}  # fmt: skip
+            bg.run(show.send("status", status))
+            page.wait_for_function(
+                "() => document.getElementById('trainer-line').textContent.includes('paused')"
+            )
+            trainer_line = page.locator("#trainer-line").inner_text()
             page.click("button[data-action=pause]")
             page.click("button[data-speed='0.75']")
             wait_until(lambda: len(show.controls) == 2)
@@ -78,6 +85,7 @@ def test_control_room_drives_the_showcase_and_a_predict_round(browser, tmp_path)
             bg.close()
     assert "token" not in address and stored == token and token_form_hidden and reload_form_hidden
     assert widgets == [True] * 6
+    assert trainer_line == "trainer training, update 7, 3,584 samples; showcase paused, 0.75 s per move"
     assert [c["action"] for c in show.controls[:2]] == ["pause", "speed"] and show.controls[1][
         "seconds"
     ] == 0.75

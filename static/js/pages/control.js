@@ -124,6 +124,20 @@ function wire() {
   });
 }
 
+/** The trainer's own report (each update): what it is doing and what the showcase game is doing. */
+function trainerLine() {
+  const el = $("trainer-line");
+  return {
+    onStatus(d) {
+      el.textContent = `trainer ${d.state}, update ${d.update}, ${d.samples.toLocaleString()} samples;`
+        + ` showcase ${d.showcase}, ${d.move_interval_s} s per move`;
+    },
+    onTrainerStatus(d) {
+      if (!d.connected) el.textContent = "no trainer connected";
+    },
+  };
+}
+
 takeTokenFromAddress();
 showTokenForm(!localStorage.getItem(KEY));
 wire();
@@ -134,4 +148,5 @@ runPage([
   createProgress($("progress-widget")),
   createPoll($("poll-widget")),
   createLeaderboard($("leaderboard-widget")),
+  trainerLine(),
 ]);

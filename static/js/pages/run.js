@@ -4,13 +4,14 @@
 // playMove(move), onGameEnd(end) (the showcase game's), fromSnapshot(metrics, snapshot),
 // onMetrics(metrics), onEval(evaluation), onMilestone(milestone), onTrainerStatus(status),
 // onPollOpen / onPollTally / onPollReveal / onPollClosed(poll), onChat(highlight),
-// onLeaderboard(board) and setVisible(visible).
+// onLeaderboard(board), onStatus(trainer status) and setVisible(visible).
 import { connectFeed } from "../socket.js";
 import { T } from "../protocol.js";
 import "../params.js";
 
 // Messages that go straight to one widget method.
 const HANDLERS = {
+  [T.STATUS]: "onStatus",
   [T.POLL_OPEN]: "onPollOpen",
   [T.POLL_TALLY]: "onPollTally",
   [T.POLL_REVEAL]: "onPollReveal",
