@@ -1,7 +1,7 @@
 """What a page needs to draw itself from nothing: the live state the snapshot is made of.
 
-Fed by the trainer link with every public message; read by the viewer endpoint for `snapshot`. The
-pending move of a prediction poll is kept here too, and never leaves the server before the reveal.
+Fed by the trainer link with every message; read by the viewer endpoint for `snapshot`. The held move
+of a prediction round is not kept here: only the poll engine (server/polls.py) has it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ class LiveState:
         self.metrics: dict[str, deque[tuple[int, float | None]]] = {}
         self._metric_points = metric_points
         self.milestones: deque[dict] = deque(maxlen=milestones)
-        self.pending_move: dict | None = None  # secret until the reveal
         self.status: dict | None = None
 
     def trainer_status(self) -> dict:
@@ -47,19 +46,15 @@ class LiveState:
             if self.game is None or self.game["game_id"] != d["game_id"]:
                 self.moves.clear()
             self.game = d
-            self.pending_move = None
         elif t == "move" and self.game is not None and d["game_id"] == self.game["game_id"]:
             if not self.moves or d["ply"] > self.moves[-1]["ply"]:  # a replayed move is already here
                 self.moves.append(d)
-            self.pending_move = None
         elif t == "metrics":
             for key, value in d["values"].items():
                 points = self.metrics.setdefault(key, deque(maxlen=self._metric_points))
                 points.append((d["update"], value))
         elif t == "milestone":
             self.milestones.append(d)
-        elif t == "pending_move":
-            self.pending_move = d
 
     def _snapshot_moves(self, full: int = 2) -> list[dict]:
         """The game's moves, the last `full` with their insight maps, older ones without (a page draws

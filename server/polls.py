@@ -139,7 +139,6 @@ class PollEngine:
         self._highlights: deque[float] = deque()
         self._moves_since_poll = 0
         self._release_on_hello = False
-        self._pending_release: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
