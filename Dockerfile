@@ -8,6 +8,11 @@ ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1
 
+# The engines: Fairy-Stockfish for the ladder and live analysis (optional; the showcase runs without).
+RUN apt-get update && apt-get install -y --no-install-recommends fairy-stockfish \
+    && rm -rf /var/lib/apt/lists/*
+ENV PATH="${PATH}:/usr/games"
+
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY trainer ./trainer

@@ -11,6 +11,7 @@ import cshogi
 import numpy as np
 import torch
 
+from trainer.engines.play import FORFEIT, RESIGN, VOID
 from trainer.selfplay import Mover
 from trainer.shogi.vecenv import VecEnv
 
@@ -21,6 +22,7 @@ class MatchResult:
     wins: int = 0
     draws: int = 0  # sennichite and truncation
     losses: int = 0
+    voided: int = 0  # games a failing engine could not finish: not scored
     reasons: dict[str, int] = field(default_factory=dict)
     mean_length: float = float("nan")
     records: list[dict] = field(default_factory=list)  # one per game: colour, moves (USI), result
@@ -82,31 +84,32 @@ def play_match(
     parallel: int = 32,
     seed: int = 0,
     keep_records: bool = True,
+    book: list[str] | None = None,
 ) -> MatchResult:
-    """`games` games, the agent Black in half of them. Each parallel env plays a fixed quota of games,
-    so short games are not over-represented when the match stops."""
+    """`games` games, the agent Black in half of them, played to the end (so short games are not
+    over-represented). With a `book` of start positions, games 2k and 2k+1 start from position k
+    with the colours swapped. A mover may answer RESIGN, FORFEIT (an illegal move: the reason is in
+    its `notes[env]`) or VOID (it failed: the game is not scored, only counted in `voided`)."""
     assert games >= 1, "a match needs at least one game"
     rng = np.random.default_rng(seed)
     n = min(parallel, games)
-    quota = np.array([games // n + (i < games % n) for i in range(n)])
-    env = VecEnv(n, max_plies=max_plies)
-    agent_colour = np.arange(n) % 2  # env i starts with the agent as Black when i is even
-    played = np.zeros(n, dtype=int)
+
+    def start_of(g: int) -> str | None:
+        return book[(g // 2) % len(book)] if book else None
+
+    env = VecEnv(n, max_plies=max_plies, start_sfen=[start_of(g) for g in range(n)] if book else None)
+    current = np.arange(n)  # the game index each env plays, -1 once it has none left
+    next_game = n
+    agent_colour = current % 2  # agent Black in even games
     result = MatchResult()
     lengths: list[int] = []
-    while (played < quota).any():
-        active = played < quota
-        turns = np.array([g.turn for g in env.games])
-        agent_envs = np.flatnonzero(active & (turns == agent_colour))
-        other_envs = np.flatnonzero(active & (turns != agent_colour))
-        actions = np.zeros(n, dtype=np.int64)
-        if agent_envs.size:
-            actions[agent_envs] = agent(env, agent_envs, rng)
-        if other_envs.size:
-            actions[other_envs] = opponent(env, other_envs, rng)
-        res = env.step(actions, active=active)
-        for ep in res.episodes:
-            colour = int(agent_colour[ep.env])
+
+    def finish(ep, note: str | None = None) -> None:
+        nonlocal next_game
+        colour = int(agent_colour[ep.env])
+        if ep.reason == "void":
+            result.voided += 1
+        else:
             result.games += 1
             result.reasons[ep.reason] = result.reasons.get(ep.reason, 0) + 1
             lengths.append(ep.length)
@@ -120,18 +123,52 @@ def play_match(
                 result.losses += 1
                 outcome = "loss"
             if keep_records:
-                result.records.append(
-                    {
-                        "agent_colour": "black" if colour == 0 else "white",
-                        "outcome": outcome,
-                        "reason": ep.reason,
-                        "plies": ep.length,
-                        "moves": [cshogi.move_to_usi(m) for m in ep.moves],
-                    }
-                )
-            played[ep.env] += 1
-            agent_colour[ep.env] ^= 1
-    result.mean_length = float(np.mean(lengths))
+                record = {
+                    "agent_colour": "black" if colour == 0 else "white",
+                    "outcome": outcome,
+                    "reason": ep.reason,
+                    "plies": ep.length,
+                    "moves": [cshogi.move_to_usi(m) for m in ep.moves],
+                }
+                if book:
+                    record["start_sfen"] = start_of(int(current[ep.env]))
+                if note:
+                    record["note"] = note
+                result.records.append(record)
+        if next_game < games:
+            current[ep.env] = next_game
+            agent_colour[ep.env] = next_game % 2
+            if book:
+                env.restart(ep.env, start_of(next_game))
+            next_game += 1
+        else:
+            current[ep.env] = -1
+
+    while (current >= 0).any():
+        active = current >= 0
+        turns = np.array([g.turn for g in env.games])
+        actions = np.zeros(n, dtype=np.int64)
+        notes: dict[int, str] = {}
+        for mover, envs in (
+            (agent, np.flatnonzero(active & (turns == agent_colour))),
+            (opponent, np.flatnonzero(active & (turns != agent_colour))),
+        ):
+            if envs.size:
+                actions[envs] = mover(env, envs, rng)
+                notes.update({i: getattr(mover, "notes", {}).get(i, "") for i in envs.tolist()})
+        for i in np.flatnonzero(active & (actions < 0)).tolist():
+            code = int(actions[i])
+            loser = env.games[i].turn
+            reason = {RESIGN: "resign", FORFEIT: "illegal_move", VOID: "void"}[code]
+            ep = env.adjudicate(i, None if code == VOID else 1 - loser, reason)
+            finish(ep, notes.get(i) or None)
+            active[i] = False
+        if not active.any():
+            continue
+        res = env.step(np.where(active, actions, 0), active=active)
+        for ep in res.episodes:
+            finish(ep)
+    result.mean_length = float(np.mean(lengths)) if lengths else float("nan")
     return result
 
 

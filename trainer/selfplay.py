@@ -16,6 +16,7 @@ from trainer.ppo import Rollout
 from trainer.shogi.actions import moves_to_actions
 from trainer.shogi.features import HAND_MAX
 from trainer.shogi.game import BLACK
+from trainer.shogi.movers import greedy_move
 from trainer.shogi.vecenv import Episode, VecEnv
 
 # Material values (pawn = 1) indexed by our piece planes P L N S G B R K +P +L +N +S +B +R.
@@ -31,8 +32,6 @@ PLANE_MATERIAL = np.concatenate(
         np.zeros(4, np.float32),
     ]
 )
-# cshogi piece type (1..14: P L N S B R G K +P +L +N +S +B +R) -> value of capturing it.
-_CAPTURE_VALUE = np.array([0, 1, 3, 4, 5, 8, 10, 6, 0, 7, 6, 6, 6, 10, 12], dtype=np.float32)
 
 
 def material(obs: np.ndarray) -> np.ndarray:
@@ -62,17 +61,7 @@ def greedy_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.
     out = np.empty(len(envs), dtype=np.int64)
     for k, i in enumerate(envs.tolist()):
         game = env.games[i]
-        board = game.board
-        white = board.turn != BLACK
-        # cshogi's mate search assumes the mover is not in check; it can name an illegal move otherwise.
-        mate = 0 if game.in_check else board.mate_move_in_1ply()
-        if mate and mate in game._legal:
-            out[k] = int(moves_to_actions(np.array([mate]), white)[0])
-            continue
-        legal = np.array(game._legal, dtype=np.int64)
-        gains = _CAPTURE_VALUE[(legal >> 20) & 0xF]
-        best = np.flatnonzero(gains == gains.max()) if gains.max() > 0 else np.arange(len(legal))
-        out[k] = int(moves_to_actions(legal[rng.choice(best)], white))
+        out[k] = int(moves_to_actions(np.array([greedy_move(game, rng)]), game.board.turn != BLACK)[0])
     return out
 
 

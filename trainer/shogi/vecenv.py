@@ -130,6 +130,27 @@ class VecEnv:
         self._whites = whites
         np.cumsum(counts, out=self._offsets[1:])
 
+    def restart(self, i: int, sfen: str | None) -> None:
+        """Replace env `i`'s game with a new one from `sfen` (None = the initial position)."""
+        game = Game(sfen, max_plies=self.max_plies)
+        if game.is_over:
+            raise ValueError(f"start position is already over ({game.outcome.reason}): {sfen}")
+        self.games[i] = game
+        self._refresh()
+
+    def adjudicate(self, i: int, winner: int | None, reason: str) -> Episode:
+        """End env `i`'s game by a decision from outside the rules (a resignation, a forfeit for an
+        illegal move) and reset it; returns its episode, counted like any other."""
+        game = self.games[i]
+        episode = Episode(i, game.ply, reason, winner, True, game.sfen(), game.moves)
+        self.episodes_finished += 1
+        self.reason_counts[reason] += 1
+        self.result_counts[{0: "black", 1: "white", None: "draw"}[winner]] += 1
+        self.total_episode_plies += game.ply
+        self.games[i] = self._new_game()
+        self._refresh()
+        return episode
+
     def sample_random_actions(self, rng: np.random.Generator) -> np.ndarray:
         """One uniformly random legal action per env (what a random agent would play)."""
         counts = np.diff(self._offsets)

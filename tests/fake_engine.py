@@ -1,0 +1,50 @@
+"""A scripted USI engine that misbehaves on purpose: `python fake_engine.py MODE [LOG]`.
+
+Modes: `good` (plays the first move it is told is legal: 7g7f / 3c3d / ...), `no_readyok` (never
+answers isready), `garbage` (prints noise instead of usiok), `illegal` (answers every go with an
+illegal move), `exit_in_go` (exits with code 3 when told to search), `hang_in_go` (never answers go,
+ignores stop). With LOG, every line received is appended to that file.
+"""
+
+import sys
+
+mode = sys.argv[1]
+log = open(sys.argv[2], "a") if len(sys.argv) > 2 else None  # noqa: SIM115
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+for raw in sys.stdin:
+    line = raw.strip()
+    if log:
+        log.write(line + "\n")
+        log.flush()
+    if line == "usi":
+        if mode == "garbage":
+            for i in range(50):
+                say(f"~~ {i} \x00\x7f not usi at all")
+            continue
+        say("id name FakeEngine " + mode)
+        say("option name Skill Level type spin default 20 min -20 max 20")
+        say("usiok")
+    elif line == "isready":
+        if mode != "no_readyok":
+            say("readyok")
+    elif line.startswith("go"):
+        if mode == "exit_in_go":
+            sys.stderr.write("fake engine: giving up mid-search\n")
+            sys.stderr.flush()
+            sys.exit(3)
+        if mode == "hang_in_go":
+            continue
+        if mode == "illegal":
+            say("info depth 1 score cp 10 pv 1a1b")
+            say("bestmove 1a1b")
+        else:
+            say("info depth 1 score cp 10 pv 7g7f")
+            say("bestmove 7g7f")
+    elif line == "quit":
+        break
