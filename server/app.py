@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from server.analysis import Analyst
 from server.chat.irc import TwitchChat
 from server.chat.local import LocalChat
 from server.config import Settings, load_admin_token
@@ -59,6 +60,10 @@ class Services:
             else None
         )
         self.polls.sources = [s for s in (self.local_chat, self.twitch) if s is not None]
+        self.analyst = Analyst(
+            settings, hub=self.hub, store=self.store, live=self.live, report_error=self.report_error
+        )
+        self.polls.analyst = self.analyst
         self.tasks: list[asyncio.Task] = []
 
     async def send_control(self, control: Control) -> bool:
@@ -74,7 +79,14 @@ class Services:
             return False
         return True
 
-    def start_chat(self) -> None:
+    def start_background(self) -> None:
+        """Chat sources and the analysis worker, each a task this app owns."""
+        if self.analyst.state.available:
+            task = asyncio.create_task(self.analyst.run(), name="analysis")
+            task.add_done_callback(self._task_done)
+            self.tasks.append(task)
+        else:
+            log.warning("live engine analysis: %s", self.analyst.state.message)
         for source in self.polls.sources:
             task = asyncio.create_task(source.run(self.polls.on_chat), name=f"chat:{source.name}")
             task.add_done_callback(self._task_done)
@@ -108,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 services.admin_token,
             )
         await services.polls.start()
-        services.start_chat()
+        services.start_background()
         gc.freeze()  # start-up objects live for the whole run: keep the collector off them
         try:
             yield
@@ -117,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in services.tasks:
                 task.cancel()
             await asyncio.gather(*services.tasks, return_exceptions=True)
+            await asyncio.to_thread(services.analyst.close)
             services.store.close()
 
     app = FastAPI(title="Shogi Showcase", version="0.1.0", lifespan=lifespan)

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     chat_user_window_s: float = Field(10.0, gt=0)
     """Each user's commands beyond `chat_user_limit` per `chat_user_window_s` are ignored."""
     highlights_per_s: int = Field(4, ge=1)
+
+    # Live engine analysis (optional: without the engine the pages say so)
+    analysis_engine: str = "fairy-stockfish"
+    """The analysis engine's program (a name looked up on PATH and in `engine_dirs`, or a path)."""
+    engine_dirs: list[str] = ["/usr/games", "/usr/local/games"]
+    """Where engine programs are looked for after PATH (Debian's /usr/games is not on root's PATH)."""
+    analysis_nodes: int = Field(20000, ge=0, le=10_000_000)
+    """Nodes per search (each move takes one or two); 0 turns live analysis off. The winning-chance
+    conversion in trainer/engines/ladder.json was fitted at 20,000."""
+    analysis_live_backlog: int = Field(4, ge=1, le=1000)
+    analysis_archive_limit: int = Field(5000, ge=1)
     leaderboard_size: int = Field(10, ge=1, le=100)
 
     @property

@@ -23,6 +23,7 @@ class LiveState:
         self._metric_points = metric_points
         self.milestones: deque[dict] = deque(maxlen=milestones)
         self.status: dict | None = None
+        self.analyses: dict[int, dict] = {}  # ply -> the engine's judgement, for the current game
 
     def trainer_status(self) -> dict:
         return {
@@ -45,6 +46,7 @@ class LiveState:
         elif t == "game_start" and d["kind"] == "showcase":
             if self.game is None or self.game["game_id"] != d["game_id"]:
                 self.moves.clear()
+                self.analyses.clear()
             self.game = d
         elif t == "move" and self.game is not None and d["game_id"] == self.game["game_id"]:
             if not self.moves or d["ply"] > self.moves[-1]["ply"]:  # a replayed move is already here
@@ -55,6 +57,10 @@ class LiveState:
                 points.append((d["update"], value))
         elif t == "milestone":
             self.milestones.append(d)
+
+    def add_analysis(self, d: dict) -> None:
+        if self.game is not None and d["game_id"] == self.game["game_id"]:
+            self.analyses[d["ply"]] = d
 
     def _snapshot_moves(self, full: int = 2) -> list[dict]:
         """The game's moves, the last `full` with their insight maps, older ones without (a page draws
@@ -74,6 +80,7 @@ class LiveState:
         tally: dict | None = None,
         reveal: dict | None = None,
         leaderboard=(),
+        engine: dict | None = None,
     ) -> dict:
         return {
             "protocol": PROTOCOL_VERSION,
@@ -86,4 +93,6 @@ class LiveState:
             "tally": tally,
             "reveal": reveal,
             "leaderboard": list(leaderboard),
+            "analyses": [self.analyses[ply] for ply in sorted(self.analyses)],
+            "engine": engine,
         }

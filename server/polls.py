@@ -134,6 +134,7 @@ class PollEngine:
         self.current: Poll | None = None
         self.leaderboard: list[dict] = []
         self.sources: list = []  # chat sources, for posting results
+        self.analyst = None  # server.analysis.Analyst: the engine's choice for a held position
         self._timer: asyncio.Task | None = None
         self._limiter = UserLimiter(settings.chat_user_limit, settings.chat_user_window_s)
         self._highlights: deque[float] = deque()
@@ -295,6 +296,8 @@ class PollEngine:
         poll.pending = d
         poll.sfen, poll.game_id, poll.ply = d["sfen_before"], d["game_id"], d["ply"]
         poll.position = self._position(d)
+        if self.analyst is not None:
+            self.analyst.submit_root(d["sfen_before"])  # its choice is shown beside chat's at the reveal
         await self._open(poll)
 
     def _position(self, pending: dict) -> Game:
@@ -373,6 +376,8 @@ class PollEngine:
             ai_top=[TopMove(**m) for m in top[:5]],
             choices=tally.choices,
             winners=sorted(winners)[:20],
+            engine_move=self.analyst.best_for(pending["sfen_before"]) if self.analyst else None,
+            engine=self.analyst.label() if self.analyst else None,
         )
         stored = {"move": pending["move"], "ai_top": top[:5], "chosen_prob": pending["chosen_prob"]}
 

@@ -120,6 +120,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE games ADD COLUMN plan TEXT;
     CREATE INDEX polls_by_time ON polls (opened_at DESC);
     """,
+    # 3: the analysis engine's judgement of a move (JSON, the `analysis` message), NULL until judged
+    """
+    ALTER TABLE moves ADD COLUMN analysis TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -308,8 +312,13 @@ def start_game(conn: sqlite3.Connection, *, run_id: str | None, game: dict) -> N
 def add_move(conn: sqlite3.Connection, *, move: dict) -> None:
     names = move["move"]
     conn.execute(
-        "INSERT OR REPLACE INTO moves (game_id, ply, sfen_before, sfen_after, usi, western, japanese,"
-        " chosen_prob, weights_version, insight, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        # An upsert, not a replace: a move the trainer sends again keeps the analysis already stored.
+        "INSERT INTO moves (game_id, ply, sfen_before, sfen_after, usi, western, japanese,"
+        " chosen_prob, weights_version, insight, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (game_id, ply) DO UPDATE SET sfen_before = excluded.sfen_before,"
+        " sfen_after = excluded.sfen_after, usi = excluded.usi, western = excluded.western,"
+        " japanese = excluded.japanese, chosen_prob = excluded.chosen_prob,"
+        " weights_version = excluded.weights_version, insight = excluded.insight, ts = excluded.ts",
         (
             move["game_id"],
             move["ply"],
@@ -325,6 +334,15 @@ def add_move(conn: sqlite3.Connection, *, move: dict) -> None:
         ),
     )
     conn.execute("UPDATE games SET plies = MAX(plies, ?) WHERE id = ?", (move["ply"], move["game_id"]))
+
+
+def set_analysis(conn: sqlite3.Connection, *, analysis: dict) -> bool:
+    """Store the engine's judgement with its move; False when that move is not archived."""
+    cur = conn.execute(
+        "UPDATE moves SET analysis = ? WHERE game_id = ? AND ply = ?",
+        (json.dumps(analysis), analysis["game_id"], analysis["ply"]),
+    )
+    return cur.rowcount == 1
 
 
 def end_game(conn: sqlite3.Connection, *, end: dict) -> None:
@@ -400,7 +418,11 @@ def get_game(conn: sqlite3.Connection, *, game_id: str) -> dict | None:
         return None
     game = dict(row)
     game["moves"] = [
-        {**dict(m), "insight": json.loads(m["insight"]) if m["insight"] else None}
+        {
+            **dict(m),
+            "insight": json.loads(m["insight"]) if m["insight"] else None,
+            "analysis": json.loads(m["analysis"]) if m["analysis"] else None,
+        }
         for m in conn.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY ply", (game_id,))
     ]
     return game

@@ -70,6 +70,13 @@ def _add_bench(sub) -> None:
     tel.add_argument("--updates", type=int, default=12)
     tel.add_argument("--threads", type=int)
     tel.add_argument("--json", action="store_true")
+    bench_sub.add_parser("book", help="regenerate the shipped opening book and probe positions (needs FSF)")
+    lad = bench_sub.add_parser("ladder", help="calibrate the engine ladder: round robin, Elo with random = 0")
+    lad.add_argument(
+        "--lines", type=int, default=10, help="book lines per pair (each played with both colours)"
+    )
+    lad.add_argument("--write", action="store_true", help="write trainer/engines/ladder.json")
+    lad.add_argument("--json", action="store_true")
     tr = bench_sub.add_parser("train", help="collection and update samples/s per preset, eager and compiled")
     tr.add_argument("--presets", default="cpu-small,production")
     tr.add_argument("--envs", type=int, default=64)
@@ -121,6 +128,25 @@ def main(argv: list[str] | None = None) -> int:
         from trainer.bench import bench_telemetry, print_result
 
         print_result(bench_telemetry(updates=args.updates, threads=args.threads), args.json)
+        return 0
+    if args.command == "bench" and args.target in ("book", "ladder"):
+        from trainer.bench_ladder import run_book, run_calibration
+
+        def say(text: str) -> None:
+            print(text, file=sys.stderr, flush=True)
+
+        if args.target == "book":
+            print(json.dumps(run_book(say)))
+            return 0
+        table = run_calibration(lines_per_pair=args.lines, write=args.write, progress=say)
+        if args.json:
+            print(json.dumps(table, indent=1))
+        else:
+            for r in table["rungs"]:
+                print(f"{r['name']:>18}  Elo {r['elo']:7.1f} +- {r['error']:5.1f}  ({r['games']} games)")
+            wm = table["win_model"]
+            if wm:
+                print(f"win model: k = {wm['k']:.6f} +- {wm['k_error']:.6f} from {wm['positions']} positions")
         return 0
     if args.command == "bench" and args.target == "train":
         from trainer.bench import bench_train, print_result

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trainer.engines.ladder import ANALYSIS_SPEC, Rung
+from trainer.engines.usi import DEFAULT_SEARCH_DIRS, EngineSpec
 from trainer.shogi.game import validate_sfen
 
 COMPILE_MODES: tuple[str, ...] = ("off", "default", "reduce-overhead", "max-autotune")
@@ -102,6 +104,23 @@ class EvalSection(Section):
     max_plies: int = Field(256, ge=1)
 
 
+class EnginesSection(Section):
+    """Engines as yardsticks at each evaluation (never as teachers): the calibrated ladder's rungs
+    nearest the agent's Elo, and the analysis engine's judgement of its moves on the probe set."""
+
+    search_dirs: list[str] = list(DEFAULT_SEARCH_DIRS)
+    """Where engine programs are looked for after PATH (Debian's /usr/games is not on root's PATH)."""
+    rungs: list[Rung] = []
+    """Override the ladder; empty = the calibrated rungs of trainer/engines/ladder.json. Rungs not in
+    that table are played and scored but have no Elo to fit against."""
+    rung_games: int = Field(20, ge=0)
+    """Games per engine rung at each evaluation, from the opening book, colours swapped; 0 = none."""
+    rungs_per_eval: int = Field(2, ge=1, le=20)
+    probe_positions: int = Field(60, ge=0, le=1000)
+    """Probe positions judged by the analysis engine at each evaluation (the accuracy curve); 0 = off."""
+    analysis: EngineSpec = ANALYSIS_SPEC
+
+
 class RunSection(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto = cuda when available; the environment and rollout storage always stay on the CPU."""
@@ -136,6 +155,7 @@ class TrainConfig(Section):
     compile: CompileSection = CompileSection()
     checkpoint: CheckpointSection = CheckpointSection()
     eval: EvalSection = EvalSection()
+    engines: EnginesSection = EnginesSection()
     run: RunSection = RunSection()
     live: LiveSection = LiveSection()
 

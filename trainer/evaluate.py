@@ -237,3 +237,127 @@ def evaluate_checkpoint(
         "temperature": temperature,
         "matches": {name: m.as_dict() for name, m in matches.items()},
     }
+
+
+# --- the engine ladder -----------------------------------------------------------------------------
+
+
+class LadderEval:
+    """The agent against the calibrated ladder at an evaluation: the engine rungs nearest its current
+    Elo (from the shipped table), its Elo fitted against every rated rung it played (random and greedy
+    included), and its accuracy on the shipped probe positions judged by the analysis engine.
+
+    Engines start on first use and stay up between evaluations; without an engine it says so once
+    (`status`) and reports no ladder figures."""
+
+    def __init__(self, cfg, *, table: dict | None = None):
+        from trainer.engines.book import book, probe_positions
+        from trainer.engines.judge import WinModel
+        from trainer.engines.ladder import NO_ENGINE, available, load_table, table_rungs
+
+        self.cfg = cfg
+        self.table = load_table() if table is None else table
+        self.ratings = {r["name"]: float(r["elo"]) for r in self.table.get("rungs", [])}
+        rungs = cfg.rungs or table_rungs(self.table)
+        dirs = cfg.search_dirs
+        self.rungs = [r for r in rungs if r.kind == "engine" and available(r, dirs)]
+        self.book = list(book())
+        self.positions = list(probe_positions())[: cfg.probe_positions]
+        wm = self.table.get("win_model")
+        self.win_model = WinModel(wm["k"], "ladder.json") if wm else None
+        self._engines: dict = {}
+        missing = [r.name for r in rungs if r.kind == "engine" and not available(r, dirs)]
+        self.status = NO_ENGINE if missing and not self.rungs else None
+
+    def _engine(self, spec):
+        from trainer.engines.usi import Engine
+
+        if spec.name not in self._engines:
+            self._engines[spec.name] = Engine(spec, search_dirs=self.cfg.search_dirs)
+        return self._engines[spec.name]
+
+    def pick(self, elo: float | None) -> list:
+        """The `rungs_per_eval` rungs around `elo` by the table (the lowest ones before any fit)."""
+        rated = sorted(self.rungs, key=lambda r: self.ratings.get(r.name, float("inf")))
+        n = min(self.cfg.rungs_per_eval, len(rated))
+        if not n:
+            return []
+        below = sum(
+            1 for r in rated if self.ratings.get(r.name, float("inf")) <= (elo if elo is not None else -1e9)
+        )
+        first = min(max(below - n // 2, 0), len(rated) - n)
+        return rated[first : first + n]
+
+    def run(self, model, *, elo: float | None, scripted: dict[str, MatchResult], seed: int, max_plies: int):
+        """Metrics and game records of one ladder evaluation; `scripted` holds the random/greedy
+        matches already played, which count in the fit."""
+        from trainer.engines.ladder import fit_agent
+        from trainer.engines.play import EngineMover
+
+        out: dict[str, float] = {}
+        games: list[dict] = []
+        results = {name: (m.wins + 0.5 * m.draws, m.games) for name, m in scripted.items() if m.games}
+        if self.cfg.rung_games and self.book:
+            agent = network_mover(model)
+            for rung in self.pick(elo):
+                match = play_match(
+                    agent,
+                    EngineMover(self._engine(rung.engine)),
+                    self.cfg.rung_games,
+                    max_plies=max_plies,
+                    seed=seed,
+                    book=self.book,
+                    parallel=min(self.cfg.rung_games, 16),
+                )
+                if match.games:
+                    out[f"ladder/{rung.name}"] = match.score
+                    results[rung.name] = (match.wins + 0.5 * match.draws, match.games)
+                if match.voided:
+                    out[f"ladder/{rung.name}_voided"] = match.voided
+                games += [{"opponent": rung.name, **rec} for rec in match.records]
+        fit = fit_agent(results, self.ratings)
+        if fit is not None and any(name in self.ratings for name in results if name not in scripted):
+            out["eval/ladder_elo"], out["eval/ladder_elo_error"] = fit
+        if self.positions and self.win_model is not None:
+            out.update(self.accuracy(model))
+        return out, games
+
+    def accuracy(self, model) -> dict[str, float]:
+        """Mean accuracy, mean loss and best-move rate of the agent's top move on the probe set."""
+        from trainer.engines.judge import judge_move
+        from trainer.engines.usi import EngineError
+
+        env = VecEnv(len(self.positions), max_plies=10_000, start_sfen=self.positions)
+        actions = network_mover(model)(env, np.arange(env.num_envs), np.random.default_rng(0))
+        moves = env._move_table[np.arange(env.num_envs), actions]
+        engine = self._engine(self.cfg.analysis)
+        acc, loss, best = [], [], 0
+        for game, move in zip(env.games, moves.tolist(), strict=True):
+            try:
+                j = judge_move(
+                    engine,
+                    game.initial_sfen,
+                    [],
+                    cshogi.move_to_usi(move),
+                    black_to_move=game.turn == 0,
+                    model=self.win_model,
+                )
+            except EngineError:
+                continue  # counted: the figures say how many positions were judged
+            if not math.isnan(j.accuracy):
+                acc.append(j.accuracy)
+                loss.append(j.loss)
+                best += j.label == "best"
+        if not acc:
+            return {}
+        return {
+            "eval/accuracy": float(np.mean(acc)),
+            "eval/move_loss": float(np.mean(loss)),
+            "eval/best_move_rate": best / len(acc),
+            "eval/probe_positions": len(acc),
+        }
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()

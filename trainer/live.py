@@ -130,6 +130,16 @@ class Live:
                     vs_greedy=metrics.get("eval/vs_greedy"),
                     vs_previous=metrics.get("eval/vs_previous"),
                     elo=metrics.get("eval/elo"),
+                    ladder_elo=metrics.get("eval/ladder_elo"),
+                    ladder_elo_error=metrics.get("eval/ladder_elo_error"),
+                    ladder={
+                        k.removeprefix("ladder/"): v
+                        for k, v in metrics.items()
+                        if k.startswith("ladder/") and not k.endswith("_voided")
+                    },
+                    accuracy=metrics.get("eval/accuracy"),
+                    move_loss=metrics.get("eval/move_loss"),
+                    engine_status=self.record.get("engines", {}).get("status"),
                 ),
             )
         published = self._publish_eval_games(eval_games)

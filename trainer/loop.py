@@ -27,7 +27,7 @@ from trainer.checkpoint import (
 )
 from trainer.compile import compile_model
 from trainer.config import ConfigError, TrainConfig
-from trainer.evaluate import elo_from_score, network_mover, play_match
+from trainer.evaluate import LadderEval, elo_from_score, network_mover, play_match
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
 from trainer.ppo import PPOSettings, Rollout, lr_at, ppo_update
 from trainer.selfplay import Collector, greedy_mover, random_mover
@@ -184,6 +184,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     )
 
     started_at = time.time()
+    ladder = LadderEval(cfg.engines) if cfg.eval.every_updates else None
     record = {
         "run_id": f"{run_dir.name}-{int(started_at)}",
         "config": cfg.model_dump(),
@@ -196,6 +197,10 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         "device": str(device),
         "torch": torch.__version__,
         "resumed_from": resumed_from,
+        "engines": {
+            "rungs": [r.name for r in ladder.rungs] if ladder else [],
+            "status": ladder.status if ladder else "evaluation off",
+        },
         "start_update": start_update,
         "started_at": started_at,
     }
@@ -303,7 +308,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 eval_games: list[dict] = []
                 if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
                     eval_metrics, eval_games = _evaluate(
-                        cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot
+                        cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot, ladder
                     )
                     metrics.update(eval_metrics)
 
@@ -326,6 +331,8 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     finally:
         if live is not None:
             live.stop()
+        if ladder is not None:
+            ladder.close()
     if progress:
         print(file=sys.stderr)
     if update > start_update:
@@ -342,8 +349,11 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     )
 
 
-def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> tuple[dict, list[dict]]:
-    """Scheduled evaluation: vs random, vs greedy, vs the previous evaluation snapshot; Elo ladder.
+def _evaluate(
+    cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot, ladder: LadderEval | None = None
+) -> tuple[dict, list[dict]]:
+    """Scheduled evaluation: vs random, vs greedy, vs the previous evaluation snapshot (the relative
+    Elo chain), then the engine ladder (anchored Elo, accuracy) when an engine is installed.
     Returns the metrics and every game played (USI moves, colours, result), also kept in games/."""
     model.eval()
     # Eager here: match batches vary in size, and a static compiled graph would retrace for each.
@@ -376,6 +386,18 @@ def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> tup
         out["eval/vs_previous"] = vs_prev.score
         elo_state["elo"] = elo_state["elo"] + elo_from_score(vs_prev.score, vs_prev.games)
     out["eval/elo"] = elo_state["elo"]
+    ladder_games: list[dict] = []
+    if ladder is not None:
+        ladder_metrics, ladder_games = ladder.run(
+            model,
+            elo=elo_state.get("ladder_elo"),
+            scripted={"random": vs_random, "greedy": vs_greedy},
+            seed=seed,
+            max_plies=plies,
+        )
+        out.update(ladder_metrics)
+        if "eval/ladder_elo" in ladder_metrics:
+            elo_state["ladder_elo"] = ladder_metrics["eval/ladder_elo"]
     path = snapshot(ckpt_dir / f"eval_{update:06d}.pt")
     elo_state["snapshot"] = str(path)
     games_dir = run_dir / "games"
@@ -384,7 +406,7 @@ def _evaluate(cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot) -> tup
         {"update": update, "opponent": opponent, **rec}
         for opponent, match in (("random", vs_random), ("greedy", vs_greedy))
         for rec in match.records
-    ]
+    ] + [{"update": update, **rec} for rec in ladder_games]
     with (games_dir / f"eval_{update:06d}.jsonl").open("w") as f:
         for game in games:
             f.write(json.dumps(game) + "\n")

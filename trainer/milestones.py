@@ -6,6 +6,8 @@
 - `eval_jump`: `eval/vs_random` rose by 0.15 or more since the previous evaluation.
 - `first_mate_vs_random`: the first evaluation in which the agent checkmated the random mover.
 - `new_best_elo`: `eval/elo` beats every earlier evaluation's (from the second evaluation on).
+- `rung_passed`: the first evaluation in which the agent scores 50% or more against a ladder rung
+  (`eval/vs_greedy` for the greedy mover, `ladder/<rung>` for an engine rung).
 
 A detector sees each update's metrics once, in order; restarting it on resume may repeat a milestone,
 which is harmless (the server keeps them by kind and update).
@@ -31,12 +33,32 @@ class MilestoneDetector:
         self._last_vs_random: float | None = None
         self._best_elo: float | None = None
         self._mated_random = False
+        self._passed: set[str] = set()
+
+    def _rungs(self, update: int, metrics: dict) -> list[Milestone]:
+        scores = {"greedy": metrics.get("eval/vs_greedy")}
+        scores.update({k.removeprefix("ladder/"): v for k, v in metrics.items() if k.startswith("ladder/")})
+        found = []
+        for rung, score in scores.items():
+            if score is None or rung.endswith("_voided") or score < 0.5 or rung in self._passed:
+                continue
+            self._passed.add(rung)
+            found.append(
+                Milestone(
+                    kind="rung_passed",
+                    update=update,
+                    title=f"Scored 50% against {rung} for the first time",
+                    detail=f"score {score:.2f} against the ladder rung {rung}",
+                    value=score,
+                )
+            )
+        return found
 
     def _quiet(self, kind: str, update: int) -> bool:
         return update < self._quiet_until.get(kind, -1)
 
     def observe(self, update: int, metrics: dict) -> list[Milestone]:
-        found: list[Milestone] = []
+        found: list[Milestone] = self._rungs(update, metrics)
         kl = metrics.get("ppo/approx_kl")
         if kl is not None:
             if len(self._kl) >= KL_MIN_HISTORY and not self._quiet("kl_spike", update):

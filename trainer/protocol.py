@@ -148,10 +148,21 @@ class Eval(Payload):
     vs_greedy: Prob | None = None
     vs_previous: Prob | None = None
     elo: float | None = None
+    # The engine ladder (None without an engine): Elo fitted against the calibrated rungs (random =
+    # 0) with its standard error, the score against each engine rung played, and the analysis
+    # engine's judgement of the agent's top move on the shipped probe positions.
+    ladder_elo: float | None = None
+    ladder_elo_error: float | None = None
+    ladder: dict[str, Prob] = {}
+    accuracy: float | None = Field(None, ge=0, le=100)
+    move_loss: float | None = Field(None, ge=0, le=100)
+    engine_status: str | None = Field(None, max_length=200)  # e.g. "no engine installed: ..."
 
 
 class Milestone(Payload):
-    kind: Literal["kl_spike", "entropy_drop", "eval_jump", "first_mate_vs_random", "new_best_elo"]
+    kind: Literal[
+        "kl_spike", "entropy_drop", "eval_jump", "first_mate_vs_random", "new_best_elo", "rung_passed"
+    ]
     update: int = Field(ge=0)
     title: str = Field(max_length=200)
     detail: str = Field(max_length=1000)
@@ -262,6 +273,8 @@ class PollReveal(Payload):
     ai_top: list[TopMove] = []
     choices: list[PollChoice]
     winners: list[str] = []  # display names of exact predictors (escaped by the page, never HTML)
+    engine_move: MoveNames | None = None  # the analysis engine's choice for the held position, if ready
+    engine: str | None = Field(None, max_length=300)  # its name, or why there is none
 
 
 class PollClosed(Payload):
@@ -288,6 +301,48 @@ class Leaderboard(Payload):
     entries: list[LeaderboardEntry]
 
 
+class EngineScore(Payload):
+    """An engine's score in its own units, from the side to move's view (see trainer/engines/usi.py)."""
+
+    kind: Literal["cp", "mate"]
+    value: int | None  # cp, or plies to mate (None: the engine gave only the sign)
+    sign: int = Field(ge=-1, le=1)
+    bound: Literal["lower", "upper"] | None = None
+
+
+class Analysis(Payload):
+    """The analysis engine's judgement of one showcase move (server -> viewers, when ready). Every
+    figure is the engine's, labelled with its name; the value head's stay in `move.insight`."""
+
+    game_id: str
+    ply: int = Field(ge=1)
+    engine: str = Field(max_length=120)  # e.g. "Fairy-Stockfish 11.1 LB 64, nodes 20000"
+    played: MoveNames
+    best: MoveNames
+    pv: list[str] = Field(default=[], max_length=16)  # the engine's best line, USI
+    best_score: EngineScore | None
+    played_score: EngineScore | None
+    black_chance_before: Prob | None  # Black's winning chance at the root with the engine's best play
+    black_chance_after: Prob | None  # ... after the move that was played
+    loss: float = Field(ge=0, le=100)  # the mover's winning-chance points lost against the best line
+    label: Literal["best", "good", "inaccuracy", "mistake", "blunder"]
+    accuracy: float | None = Field(None, ge=0, le=100)
+    nodes: int | None = None
+    elapsed_ms: int = Field(ge=0)
+
+
+class EngineState(Payload):
+    """Whether live analysis runs, and what it has done (server -> viewers, in the snapshot too)."""
+
+    available: bool
+    engine: str | None = None
+    message: str | None = Field(None, max_length=300)  # what is missing and how to add it, or the failure
+    analysed: int = Field(0, ge=0)
+    skipped: int = Field(0, ge=0)  # live positions dropped because the engine fell behind
+    failed: int = Field(0, ge=0)
+    queued_archive: int = Field(0, ge=0)
+
+
 class Snapshot(Payload):
     protocol: int
     trainer: TrainerStatus
@@ -299,6 +354,8 @@ class Snapshot(Payload):
     tally: PollTally | None = None
     reveal: PollReveal | None = None  # the round's result while it is on screen
     leaderboard: list[LeaderboardEntry] = []
+    analyses: list[Analysis] = []  # the engine's judgements of the current game's moves
+    engine: EngineState | None = None
 
 
 # --- viewer -> server ------------------------------------------------------------------------------------
@@ -326,6 +383,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "poll_closed": PollClosed,
     "chat_highlight": ChatHighlight,
     "leaderboard": Leaderboard,
+    "analysis": Analysis,
+    "engine_state": EngineState,
     "snapshot": Snapshot,
     "resync": Resync,
 }

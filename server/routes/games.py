@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from server import store as st
 from server.routes import services
+from server.routes.control import require_admin
 from trainer.shogi.game import Game, IllegalMoveError, SfenError
 from trainer.shogi.records import to_csa, to_kif
 
@@ -56,8 +57,21 @@ async def _game(s, game_id: str) -> dict:
 
 @router.get("/{game_id}")
 async def get_game(game_id: str, s: Annotated[object, Depends(services)]) -> dict:
-    """One game with every move and the insight recorded for it."""
+    """One game with every move, the insight recorded for it and the engine's analysis where made."""
     return await _game(s, game_id)
+
+
+@router.post("/{game_id}/analyse")
+async def analyse_game(game_id: str, s: Annotated[object, Depends(require_admin)]) -> dict:
+    """Admin token: queue an archived game's unanalysed moves behind the live game."""
+    game = await _game(s, game_id)
+    try:
+        queued = s.analyst.submit_game(game)
+    except RuntimeError as exc:
+        raise HTTPException(503, str(exc)) from exc
+    except OverflowError as exc:
+        raise HTTPException(429, str(exc)) from exc
+    return {"game_id": game_id, "queued": queued, "engine": s.analyst.state.model_dump()}
 
 
 @router.get("/{game_id}/export")

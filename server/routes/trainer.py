@@ -100,6 +100,8 @@ async def trainer_link(ws: WebSocket) -> None:
             if envelope.t == "game_end":
                 archive_only.discard(d["game_id"])
             s.hub.publish(envelope.t, d, envelope.ts)
+            if envelope.t == "move":
+                s.analyst.submit_move(d)
             if envelope.t in ("move", "status"):
                 await s.polls.on_trainer_message(envelope.t, d)
     except WebSocketDisconnect:

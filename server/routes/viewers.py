@@ -34,7 +34,8 @@ async def viewer_feed(ws: WebSocket) -> None:
         return
 
     def snapshot():
-        return ("snapshot", s.live.snapshot(**s.polls.snapshot_parts()), now_ms())
+        parts = s.polls.snapshot_parts()
+        return ("snapshot", s.live.snapshot(**parts, engine=s.analyst.state.model_dump()), now_ms())
 
     async with s.hub.subscribe([snapshot()]) as sub:
 

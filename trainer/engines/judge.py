@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trainer.engines.usi import Engine, Score
+from trainer.engines.usi import Engine, Score, SearchResult
 
 LABELS = ("best", "good", "inaccuracy", "mistake", "blunder")
 THRESHOLDS = {"inaccuracy": 5.0, "mistake": 10.0, "blunder": 15.0}  # winning-chance points lost
@@ -120,9 +120,11 @@ def judge_move(
     *,
     black_to_move: bool,
     model: WinModel,
+    root: SearchResult | None = None,
 ) -> Judgement:
-    """Judge `played` in the position `sfen` + `moves` (all USI, already checked legal)."""
-    root = engine.search(sfen, moves)
+    """Judge `played` in the position `sfen` + `moves` (all USI, already checked legal); `root` is the
+    search of that position when it was already made."""
+    root = root or engine.search(sfen, moves)
     elapsed = root.elapsed_s
     best = root.bestmove
     best_score = root.score

@@ -144,6 +144,7 @@ class SearchResult:
     ponder: str | None
     info: Info | None
     elapsed_s: float
+    lines: dict[int, Info] = field(default_factory=dict)  # multipv index -> its latest scored info
 
     @property
     def score(self) -> Score | None:
@@ -460,6 +461,7 @@ class Engine:
             deadline = start + thinking_ms / 1000.0 + self.spec.search_s
             best: Info | None = None  # the deepest main-line info with an exact score
             last: Info | None = None  # the latest main-line info with any score
+            lines: dict[int, Info] = {}
             stopped = False
             while True:
                 line = self._next_line(deadline, "bestmove", fail=stopped)
@@ -470,7 +472,10 @@ class Engine:
                     continue
                 if line.startswith("info "):
                     info = parse_info(line, mate_cp=self.spec.mate_cp)
-                    if info is None or info.multipv != 1 or info.score is None:
+                    if info is None or info.score is None:
+                        continue
+                    lines[info.multipv] = info
+                    if info.multipv != 1:
                         continue
                     last = info
                     if info.score.bound is None:
@@ -484,7 +489,7 @@ class Engine:
                     chosen = best or last
                     if chosen is not None and not chosen.pv:
                         chosen.pv = [tokens[1]]
-                    return SearchResult(tokens[1], ponder, chosen, time.monotonic() - start)
+                    return SearchResult(tokens[1], ponder, chosen, time.monotonic() - start, lines)
 
     def stats(self) -> dict:
         return {
