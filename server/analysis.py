@@ -81,6 +81,11 @@ class Analyst:
         """A showcase move to judge (newest first; old live positions make way)."""
         if not self.state.available:
             return
+        done = self.live_state.analyses.get(move["ply"])
+        if (done and done["game_id"] == move["game_id"]) or any(
+            (r.game_id, r.ply) == (move["game_id"], move["ply"]) for r in self.live
+        ):
+            return  # a move the trainer sent again (after a reconnect): judged once
         if len(self.live) == self.live.maxlen:
             self._count(skipped=1)
         self.live.append(

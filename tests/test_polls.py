@@ -176,10 +176,18 @@ def test_a_predict_round_keeps_the_move_secret_then_reveals_scores_and_releases(
                 stored = (await http.get(f"/api/polls/{poll_id}")).json()
                 assert stored["answer"] is None and stored["total_votes"] == 5
                 assert "answer" not in (await http.get("/api/polls/current")).json()
+                analyst = srv.server.config.app.state.services.analyst
+                if analyst.state.available:  # the engine's choice is ready before the reveal
+                    await until(lambda: pending["sfen_before"] in analyst.roots)
                 before_reveal = list(viewer.frames)
                 r = await http.post("/api/polls/current/close")
                 assert r.status_code == 200
                 reveal = (await viewer.wait("poll_reveal"))["d"]
+                if analyst.state.available:
+                    assert reveal["engine_move"]["usi"] in Game(pending["sfen_before"]).legal_usi()
+                    assert "nodes 20000" in reveal["engine"]
+                else:
+                    assert reveal["engine_move"] is None and "apt-get install" in reveal["engine"]
                 for frame in before_reveal:
                     message = json.loads(frame)
                     assert message["t"] not in ("pending_move", "poll_reveal")

@@ -25,6 +25,7 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
         "store_error": repr(store_error) if store_error else None,
         "errors": recent,
         "poll": s.polls.describe(),
+        "engine": {**s.analyst.state.model_dump(), "process": s.analyst.engine.stats()},
         "chat": {
             "twitch": None
             if s.twitch is None
