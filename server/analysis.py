@@ -109,7 +109,10 @@ class Analyst:
         return MoveNames(**names(game, move)) if move else None
 
     def label(self) -> str:
-        return self.state.engine if self.state.available else (self.state.message or "analysis unavailable")
+        """The engine's name and limit, or why there is no analysis."""
+        if not self.state.available:
+            return self.state.message or "analysis unavailable"
+        return f"{self.engine.engine_name or self.spec.command}, nodes {self.spec.go['nodes']}"
 
     def submit_game(self, game: dict) -> int:
         """Queue an archived game's moves (those without analysis); returns how many were queued."""

@@ -24,7 +24,19 @@ from server.config import Settings, load_admin_token
 from server.hub import Hub
 from server.live import LiveState
 from server.polls import PollEngine
-from server.routes import calibration, chat, control, games, health, metrics, pages, polls, trainer, viewers
+from server.routes import (
+    calibration,
+    chat,
+    control,
+    games,
+    health,
+    ladder,
+    metrics,
+    pages,
+    polls,
+    trainer,
+    viewers,
+)
 from server.store import Store
 from trainer.protocol import Control, dumps, make
 
@@ -141,7 +153,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": f"request body over {settings.max_request_bytes} bytes"}, 413)
         return await call_next(request)
 
-    for module in (health, games, metrics, calibration, polls, chat, control, trainer, viewers, pages):
+    for module in (
+        health,
+        games,
+        metrics,
+        calibration,
+        ladder,
+        polls,
+        chat,
+        control,
+        trainer,
+        viewers,
+        pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     for prefix, folder in pages.VENDOR.items():

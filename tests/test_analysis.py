@@ -76,7 +76,9 @@ def test_a_fast_showcase_skips_old_positions_and_counts_them(tmp_path):
     async def go():
         async with connect(f"{srv.ws}/ws", proxy=None) as viewer:
             await viewer.recv()
-            async with connect(f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None) as tr:
+            async with connect(
+                f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None
+            ) as tr:
                 await send_all(tr, [("hello", hello()), *messages[:-1]])
                 while True:  # the newest move is always judged
                     m = await recv_until(viewer, "analysis", timeout=30)

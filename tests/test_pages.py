@@ -142,7 +142,7 @@ def test_a_dropped_piece_in_the_top_five_is_a_labelled_circle_on_its_square(brow
     # The network's second choice, for this test, a pawn drop (the page draws what it is given).
     insight["top"][1] = {"usi": "P*5e", "western": "P*5e", "japanese": "５五歩打", "prob": 0.2}
     last["insight"] = insight
-    with Running(tmp_path) as srv:
+    with Running(tmp_path, analysis_nodes=0) as srv:  # only the network's shapes: no engine arrow
         page, errors = open_page(browser, f"{srv.http}/overlay/board")
         page.wait_for_selector("sg-board")
         feed(srv, messages[:-1])

@@ -93,6 +93,7 @@ def test_progress_page_draws_evaluations_milestones_and_calibration(browser, tmp
         page.wait_for_function("() => document.querySelectorAll('.milestones li:not([hidden])').length === 2")
         keys = page.locator(".keys b").all_inner_texts()
         elo = text(page, ".elo-value")
+        ladder_note = text(page, ".ladder-note")
         rows = milestone_rows(page)
         calibration = text(page, ".calib-note")
         empty_visible = page.locator(".progress-widget .empty").is_visible()
@@ -101,7 +102,9 @@ def test_progress_page_draws_evaluations_milestones_and_calibration(browser, tmp
         page.screenshot(path=str(ARTIFACTS / "overlay-progress.png"))
         page.close()
     assert errors == []
-    assert keys == ["70%", "24%", "45%"] and elo == "362" and not empty_visible
+    # No engine rung was played here: no ladder Elo and no accuracy, and the chain Elo is named.
+    assert keys == ["70%", "24%", "45%", "none"] and elo == "none" and not empty_visible
+    assert ladder_note == "no ladder evaluation yet; chain Elo from the previous-snapshot matches 362 (dotted)"
     assert rows == [
         {
             "update": "update 50",
@@ -210,7 +213,8 @@ def test_captions_follow_the_fed_values_at_the_chosen_level(browser, tmp_path): 
         True,
     )
     assert got["technical"] == (
-        "update 100: vs_random 0.700, vs_greedy 0.237, vs_previous 0.450, Elo 362 (n=40 games each)",
+        "update 100: vs_random 0.700, vs_greedy 0.237, vs_previous 0.450, chain Elo 362, ladder Elo none,"
+        " accuracy none (n=40 games each)",
         True,
     )
     assert got["off"][1] is False

@@ -16,5 +16,7 @@ export const T = Object.freeze({
   POLL_CLOSED: "poll_closed",
   CHAT_HIGHLIGHT: "chat_highlight",
   LEADERBOARD: "leaderboard",
+  ANALYSIS: "analysis",
+  ENGINE_STATE: "engine_state",
   RESYNC: "resync",
 });

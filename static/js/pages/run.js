@@ -4,7 +4,8 @@
 // playMove(move), onGameEnd(end) (the showcase game's), fromSnapshot(metrics, snapshot),
 // onMetrics(metrics), onEval(evaluation), onMilestone(milestone), onTrainerStatus(status),
 // onPollOpen / onPollTally / onPollReveal / onPollClosed(poll), onChat(highlight),
-// onLeaderboard(board), onStatus(trainer status) and setVisible(visible).
+// onLeaderboard(board), onStatus(trainer status), onAnalysis(analysis) (the engine's judgement of a
+// move of the showcase game), onEngineState(state) and setVisible(visible).
 import { connectFeed } from "../socket.js";
 import { T } from "../protocol.js";
 import "../params.js";
@@ -18,6 +19,7 @@ const HANDLERS = {
   [T.POLL_CLOSED]: "onPollClosed",
   [T.CHAT_HIGHLIGHT]: "onChat",
   [T.LEADERBOARD]: "onLeaderboard",
+  [T.ENGINE_STATE]: "onEngineState",
 };
 
 export function runPage(widgets) {
@@ -58,6 +60,8 @@ export function runPage(widgets) {
         each("showGame", d, []);
       } else if (message.t === T.MOVE && d.game_id === gameId) {
         each("playMove", d);
+      } else if (message.t === T.ANALYSIS && d.game_id === gameId) {
+        each("onAnalysis", d);
       } else if (message.t === T.GAME_END && d.game_id === gameId) {
         each("onGameEnd", d);
       } else if (HANDLERS[message.t]) {

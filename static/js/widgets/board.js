@@ -1,8 +1,10 @@
 // Board widget: the showcase position (shogiground), the last move, the network's top-5 moves as
-// arrows whose width follows their probability, a heatmap layer and a value bar from Black's view.
+// arrows whose width follows their probability, the analysis engine's move for the same position as
+// a dashed gold arrow (when it has judged it), a heatmap layer and a value bar from Black's view.
 // State is a plain object; drawing happens at most once per animation frame.
 import { Shogiground } from "/vendor/shogiground/shogiground.js";
 import { createCaption, leaning, signed } from "../captions.js";
+import { noAnalysis, verdict } from "../engine.js";
 
 const RANKS = "abcdefghi";
 export const MAPS = {
@@ -47,7 +49,14 @@ const MARKUP = `
 </div>
 <div class="empty">Waiting for the first showcase game</div>
 <div class="legend">No insight for this position yet</div>
+<div class="engine-line"></div>
 `;
+
+function engineArrow(analysis) {
+  const usi = analysis.best.usi;
+  const dest = usi.slice(2, 4);
+  return { orig: usi[1] === "*" ? dest : usi.slice(0, 2), dest, brush: "engine", description: usi[1] === "*" ? `${usi[0]} E` : "E" };
+}
 
 /** The caption from the value head's reading of the position shown (or the lack of one). */
 function describe({ sfen, insight, mover, mapName }) {
@@ -70,7 +79,10 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   root.innerHTML = MARKUP;
   // The insight is the network's look at the position before the last move: `mover` ("b" or "w") is
   // the side it chose for, whose view its value and top moves take.
-  const state = { sfen: null, lastUsi: null, insight: null, mover: null, mapName, visible: true };
+  const state = {
+    sfen: null, lastUsi: null, insight: null, mover: null, mapName, visible: true,
+    ply: null, analysis: null, engine: null,  // the engine's judgement of the last move, and its state
+  };
   const ground = Shogiground(
     { viewOnly: true, scaleDownPieces: false, coordinates: { enabled: false }, animation: { enabled: false } },
     { board: root.querySelector(".board"), hands: { top: root.querySelector(".hand-top"), bottom: root.querySelector(".hand-bottom") } },
@@ -78,6 +90,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   const valueFill = root.querySelector(".value-fill");
   const valueText = root.querySelector(".value-text");
   const legend = root.querySelector(".legend");
+  const engineLine = root.querySelector(".engine-line");
   const empty = root.querySelector(".empty");
   const caption = createCaption(root);
   let scheduled = false;
@@ -97,7 +110,17 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       lastDests: last ? (last[1] === "*" ? [last.slice(2, 4)] : [last.slice(0, 2), last.slice(2, 4)]) : [],
     });
     const insight = state.insight;
-    ground.setAutoShapes(insight ? insight.top.map(arrowOf) : []);
+    const shapes = insight ? insight.top.map(arrowOf) : [];
+    if (state.analysis) shapes.push(engineArrow(state.analysis));
+    ground.setAutoShapes(shapes);
+    if (state.ply === null) {
+      engineLine.textContent = "";
+    } else if (state.analysis) {
+      const black = state.analysis.black_chance_after;
+      engineLine.textContent = verdict(state.analysis) + (black === null ? "" : `; Black ${Math.round(black * 100)}% by the engine`);
+    } else {
+      engineLine.textContent = noAnalysis(state.engine);
+    }
     const values = insight ? insight.maps[state.mapName] : null;
     ground.setSquareHighlights(
       values ? values.map((v, i) => ({ key: squareKey(i), className: `heat heat-${Math.min(9, Math.floor(v * 10))}` })) : [],
@@ -127,6 +150,13 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       state.lastUsi = lastMove ? lastMove.move.usi : null;
       state.insight = lastMove ? lastMove.insight : null;
       state.mover = lastMove ? lastMove.sfen_before.split(" ")[1] : null;
+      state.ply = lastMove ? lastMove.ply : null;
+      state.analysis = (lastMove && lastMove.analysis) || null;  // archived moves carry theirs
+      schedule();
+    },
+    fromSnapshot(metrics, snapshot) {
+      state.engine = snapshot.engine || null;
+      state.analysis = (snapshot.analyses || []).find((a) => a.ply === state.ply) || null;
       schedule();
     },
     playMove(move) {
@@ -134,8 +164,14 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       state.lastUsi = move.move.usi;
       state.insight = move.insight;
       state.mover = move.sfen_before.split(" ")[1];
+      state.ply = move.ply;
+      state.analysis = null;
       schedule();
     },
+    onAnalysis(analysis) {
+      if (analysis.ply === state.ply) { state.analysis = analysis; schedule(); }
+    },
+    onEngineState(engine) { state.engine = engine; schedule(); },
     setVisible(visible) {
       state.visible = visible;
       if (visible) schedule();

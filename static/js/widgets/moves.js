@@ -1,12 +1,15 @@
 // Moves and value widget: the network's top-5 for the last move (Japanese and western names, bars by
 // probability), the move it chose and how long it thought, Black's winning chance over the game
-// (uPlot), and the game phase. DOM is built once and updated in place.
+// (uPlot) from the value head and, as a second line, from the analysis engine, the engine's verdict on
+// the last move ("engine: X (AI lost N%)"), and the game phase. DOM is built once and updated in place.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 import { rationed } from "../charts.js";
 import { axis, palette } from "../params.js";
 import { createCaption, signed } from "../captions.js";
+import { noAnalysis, verdict } from "../engine.js";
 
 // The widget's markup, fixed: built once per page, then only updated in place.
+const ENGINE_COLOUR = "#f2b705";
 const TOP_ROW = `<li hidden><span class="jp"></span><span class="we"></span><span class="track"><span class="bar"></span></span><span class="pct"></span></li>`;
 const MARKUP = `
 <div class="empty">No move yet</div>
@@ -15,7 +18,8 @@ const MARKUP = `
   ${TOP_ROW.repeat(5)}
 </ol>
 <div class="chosen"></div>
-<div class="label">Black's winning chance over the game (value head) <span class="phase"></span></div>
+<div class="engine-verdict"></div>
+<div class="label">Black's winning chance over the game: <i class="k-ai"></i>value head <i class="k-engine"></i>engine <span class="phase"></span></div>
 <div class="timeline"></div>
 `;
 
@@ -52,14 +56,20 @@ export function createMoves(root) {
       width: 420, height: 110, legend: { show: false }, cursor: { show: false },
       scales: { x: { time: false }, y: { range: [0, 1] } },
       axes: [axis({ size: 26, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }), axis({ size: 44, values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) })],
-      series: [{}, { label: "Black's chance", stroke: palette.ink, width: 2, spanGaps: false }],
+      series: [
+        {},
+        { label: "Black's chance (value head)", stroke: palette.ink, width: 2, spanGaps: false },
+        { label: "Black's chance (engine)", stroke: ENGINE_COLOUR, width: 2, dash: [5, 3], spanGaps: false, points: { show: true, size: 4, fill: ENGINE_COLOUR } },
+      ],
     },
-    [[], []],
+    [[], [], []],
     root.querySelector(".timeline"),
   );
   const setTimeline = rationed(plot);
   const caption = createCaption(root);
-  const state = { plies: [], blackWin: [], last: null, visible: true };
+  const verdictEl = root.querySelector(".engine-verdict");
+  // engine: ply -> the engine's judgement; engineState: whether there is an engine at all
+  const state = { plies: [], blackWin: [], last: null, visible: true, engine: new Map(), engineState: null };
   let scheduled = false;
 
   function draw() {
@@ -87,7 +97,10 @@ export function createMoves(root) {
       chosen.textContent = "";
       phase.textContent = "";
     }
-    setTimeline([state.plies, state.blackWin]);
+    const judged = move ? state.engine.get(move.ply) : null;
+    verdictEl.textContent = move ? (judged ? verdict(judged) : noAnalysis(state.engineState)) : "";
+    verdictEl.dataset.label = judged ? judged.label : "";
+    setTimeline([state.plies, state.blackWin, state.plies.map((p) => state.engine.get(p)?.black_chance_after ?? null)]);
     caption.set(describe(move));
   }
 
@@ -97,17 +110,26 @@ export function createMoves(root) {
 
   function add(move) {
     state.last = move;
+    if (move.analysis) state.engine.set(move.ply, move.analysis);  // archived moves carry theirs
     state.plies.push(move.ply);
     state.blackWin.push(move.insight ? move.insight.black_win : null);  // a gap, not a made-up value
   }
 
   return {
+    state,
     showGame(game, moves) {
-      state.plies = []; state.blackWin = []; state.last = null;
+      state.plies = []; state.blackWin = []; state.last = null; state.engine = new Map();
       for (const m of moves) add(m);
       schedule();
     },
+    fromSnapshot(metrics, snapshot) {
+      state.engineState = snapshot.engine || null;
+      for (const a of snapshot.analyses || []) state.engine.set(a.ply, a);
+      schedule();
+    },
     playMove(move) { add(move); schedule(); },
+    onAnalysis(analysis) { state.engine.set(analysis.ply, analysis); schedule(); },
+    onEngineState(engine) { state.engineState = engine; schedule(); },
     setVisible(v) { state.visible = v; if (v) schedule(); },
   };
 }

@@ -15,6 +15,7 @@ const MARKUP = `
 <ol class="bars">${BAR_ROW.repeat(6)}</ol>
 <div class="reveal" hidden>
   <div class="answer"></div>
+  <div class="engine-choice"></div>
   <table><thead><tr><th>move</th><th>AI</th><th>chat</th></tr></thead><tbody>${REVEAL_ROW.repeat(6)}</tbody></table>
   <div class="winners"></div>
 </div>
@@ -88,6 +89,11 @@ export function createPoll(root) {
     };
     if (predict) {
       $(".answer").textContent = `The AI played ${r.answer.japanese} (${r.answer.western})`;
+      const e = r.engine_move;
+      const engine = (r.engine || "engine").split(/[ ,]/)[0];
+      $(".engine-choice").textContent = e
+        ? `${engine} would play ${e.japanese} (${e.western}): chat ${chatShare(e.usi)}` + (e.usi === r.answer.usi ? ", the same as the AI" : "")
+        : r.engine ? `engine: no choice (${r.engine})` : "engine: no choice";
       revealRows.forEach((tr, i) => {
         const m = r.ai_top[i];
         tr.hidden = !m;
@@ -106,6 +112,7 @@ export function createPoll(root) {
       $(".answer").textContent = best && best.votes ? `Chat chose: ${best.label}` : "No votes";
       revealRows.forEach((tr) => { tr.hidden = true; });
       $(".winners").textContent = "";
+      $(".engine-choice").textContent = "";
     }
     $(".reveal table").hidden = !predict;
   }

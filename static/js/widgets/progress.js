@@ -1,5 +1,7 @@
 // Learning progress widget: evaluation scores against the random mover, the greedy mover and the
-// previous snapshot over updates, Elo over updates (uPlot), value calibration of the showcase games
+// previous snapshot over updates with the engine-judged accuracy on the probe positions, the ladder
+// Elo (fitted against the calibrated engine rungs, drawn as labelled reference lines) and the chain
+// Elo from the previous-snapshot matches over updates (uPlot), value calibration of the showcase games
 // (predicted Black chance against the actual result, from /api/calibration) and the milestones
 // timeline with links to the games that show them.
 //
@@ -13,9 +15,15 @@ import { createCaption } from "../captions.js";
 
 export const SCORE_KEYS = ["eval/vs_random", "eval/vs_greedy", "eval/vs_previous"];
 export const ELO_KEY = "eval/elo";
+export const LADDER_KEY = "eval/ladder_elo";
+export const ACCURACY_KEY = "eval/accuracy";
+const EXTRA_KEYS = [LADDER_KEY, "eval/ladder_elo_error", ACCURACY_KEY, "eval/move_loss"];
 const EVAL_FIELDS = {  // `eval` message field -> metric key
   vs_random: "eval/vs_random", vs_greedy: "eval/vs_greedy", vs_previous: "eval/vs_previous", elo: ELO_KEY,
+  ladder_elo: LADDER_KEY, ladder_elo_error: "eval/ladder_elo_error", accuracy: ACCURACY_KEY, move_loss: "eval/move_loss",
 };
+const ACC_COLOUR = "#f2b705";
+const RUNG_COLOUR = "rgba(160, 160, 160, 0.7)";
 const COLOURS = { "eval/vs_random": "#3fa7ff", "eval/vs_greedy": "#f0932b", "eval/vs_previous": "#b07cd8" };
 const NAMES = { "eval/vs_random": "vs random", "eval/vs_greedy": "vs greedy", "eval/vs_previous": "vs previous" };
 const MILESTONES_SHOWN = 5;
@@ -27,7 +35,7 @@ const fixed = (x, digits) => (x === null || x === undefined ? "none" : x.toFixed
 // The widget's markup, fixed: built once per page, then only updated in place.
 const KEY_ROW = SCORE_KEYS.map(
   (k) => `<span class="key" data-key="${k}"><i style="background:${COLOURS[k]}"></i>${NAMES[k]} <b>none</b></span>`,
-).join("");
+).join("") + `<span class="key" data-key="${ACCURACY_KEY}"><i style="background:${ACC_COLOUR}"></i>accuracy <b>none</b></span>`;
 const MILESTONE_ROW = `<li hidden><span class="m-update"></span><span class="m-text"><a class="m-title"></a><span class="m-title"></span><span class="m-detail"></span></span></li>`;
 const MARKUP = `
 <div class="progress-head"><span class="title">Learning progress</span><span class="evals"></span></div>
@@ -35,7 +43,8 @@ const MARKUP = `
 <div class="label">Score per evaluation (win 1, draw 0.5) by update</div>
 <div class="keys">${KEY_ROW}</div>
 <div class="scores"></div>
-<div class="label">Elo (random mover = 0) <b class="elo-value">none</b></div>
+<div class="label">Ladder Elo (random mover = 0, fitted against the engine rungs) <b class="elo-value">none</b></div>
+<div class="ladder-note"></div>
 <div class="elo"></div>
 <div class="calibration">
   <div class="calib-plot"></div>
@@ -65,19 +74,50 @@ export function createProgress(root) {
       width: WIDTH, height: 130, legend: { show: false }, cursor: { show: false },
       scales: { x: { time: false }, y: { range: [0, 1] } },
       axes: [axis({ size: 26 }), axis({ size: 44, values: (u, v) => v.map(pct) })],
-      series: [{}, ...SCORE_KEYS.map((k) => ({ label: NAMES[k], stroke: COLOURS[k], width: 2, spanGaps: true, points: { show: true, size: 5, fill: COLOURS[k] } }))],
+      series: [
+        {},
+        ...SCORE_KEYS.map((k) => ({ label: NAMES[k], stroke: COLOURS[k], width: 2, spanGaps: true, points: { show: true, size: 5, fill: COLOURS[k] } })),
+        { label: "accuracy", stroke: ACC_COLOUR, width: 2, dash: [5, 3], spanGaps: true, points: { show: true, size: 4, fill: ACC_COLOUR } },
+      ],
     },
-    [[], [], [], []],
+    [[], [], [], [], []],
     root.querySelector(".scores"),
   );
+  // The rungs in view as dashed lines with their names; the y range covers the agent's points and
+  // the rungs just below and above them.
+  const drawRungs = (u) => {
+    const ctx = u.ctx;
+    const [lo, hi] = [u.scales.y.min, u.scales.y.max];
+    ctx.save();
+    ctx.font = `${Math.round(11 * devicePixelRatio)}px sans-serif`;
+    ctx.textAlign = "right";
+    for (const r of state.rungs) {
+      if (r.elo < lo || r.elo > hi) continue;
+      const y = u.valToPos(r.elo, "y", true);
+      ctx.strokeStyle = RUNG_COLOUR;
+      ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+      ctx.beginPath();
+      ctx.moveTo(u.bbox.left, y);
+      ctx.lineTo(u.bbox.left + u.bbox.width, y);
+      ctx.stroke();
+      ctx.fillStyle = palette.muted;
+      ctx.fillText(`${r.name} ${Math.round(r.elo)}`, u.bbox.left + u.bbox.width - 2, y - 2 * devicePixelRatio);
+    }
+    ctx.restore();
+  };
   const eloPlot = new uPlot(
     {
-      width: WIDTH, height: 80, legend: { show: false }, cursor: { show: false },
-      scales: { x: { time: false } },
+      width: WIDTH, height: 120, legend: { show: false }, cursor: { show: false },
+      scales: { x: { time: false }, y: { range: (u, min, max) => eloRange(min, max) } },
       axes: [axis({ size: 26 }), axis({ size: 44 })],
-      series: [{}, { label: "Elo", stroke: "#2ecc71", width: 2, spanGaps: true, points: { show: true, size: 5, fill: "#2ecc71" } }],
+      series: [
+        {},
+        { label: "ladder Elo", stroke: "#2ecc71", width: 2, spanGaps: true, points: { show: true, size: 5, fill: "#2ecc71" } },
+        { label: "chain Elo", stroke: palette.muted, width: 1, dash: [2, 3], spanGaps: true, points: { show: false } },
+      ],
+      hooks: { draw: [drawRungs] },
     },
-    [[], []],
+    [[], [], []],
     root.querySelector(".elo"),
   );
   const calibPlot = new uPlot(
@@ -100,6 +140,8 @@ export function createProgress(root) {
     empty: root.querySelector(".empty"),
     keys: Object.fromEntries(SCORE_KEYS.map((k) => [k, root.querySelector(`.key[data-key="${k}"] b`)])),
     elo: root.querySelector(".elo-value"),
+    ladderNote: root.querySelector(".ladder-note"),
+    accuracy: root.querySelector(`.key[data-key="${ACCURACY_KEY}"] b`),
     calibNote: root.querySelector(".calib-note"),
     milestonesEmpty: root.querySelector(".milestones-empty"),
     milestones: [...root.querySelectorAll(".milestones li")],
@@ -108,7 +150,9 @@ export function createProgress(root) {
 
   const state = {
     runId: null,
-    series: Object.fromEntries([...SCORE_KEYS, ELO_KEY].map((k) => [k, new Map()])),  // key -> update -> value
+    series: Object.fromEntries([...SCORE_KEYS, ELO_KEY, ...EXTRA_KEYS].map((k) => [k, new Map()])),  // key -> update -> value
+    rungs: [],  // the calibrated ladder (/api/ladder): {name, elo, error, games}
+    engineStatus: null,  // the trainer's word on its engines (e.g. none installed), from `eval`
     games: null,  // games per opponent in the newest evaluation (from `eval` messages)
     milestones: new Map(),  // "kind:update" -> milestone
     calibration: null,  // the /api/calibration answer
@@ -153,7 +197,7 @@ export function createProgress(root) {
       }
       const q = `run=${encodeURIComponent(run)}`;
       const answers = await Promise.all([
-        ...[...SCORE_KEYS, ELO_KEY].map((k) => getJson(`/api/metrics?key=${encodeURIComponent(k)}&${q}`)),
+        ...[...SCORE_KEYS, ELO_KEY, ...EXTRA_KEYS].map((k) => getJson(`/api/metrics?key=${encodeURIComponent(k)}&${q}`)),
         getJson(`/api/milestones?${q}`),
       ]);
       if (token !== generation) return;
@@ -191,6 +235,27 @@ export function createProgress(root) {
     }
   }
 
+  async function loadLadder() {
+    try {
+      state.rungs = (await getJson("/api/ladder")).rungs;
+    } catch (error) {
+      state.rungs = [];
+      state.historyError = `ladder not loaded: ${error.message}`;
+    }
+    schedule();
+  }
+
+  function eloRange(min, max) {
+    const agent = sorted(LADDER_KEY).map((p) => p[1]);
+    if (!agent.length) return [Number.isFinite(min) ? min - 50 : 0, Number.isFinite(max) ? max + 50 : 500];
+    let lo = Math.min(...agent), hi = Math.max(...agent);
+    const below = state.rungs.filter((r) => r.elo <= lo).map((r) => r.elo);
+    const above = state.rungs.filter((r) => r.elo >= hi).map((r) => r.elo);
+    if (below.length) lo = Math.max(...below);
+    if (above.length) hi = Math.min(...above);
+    return [lo - 40, hi + 40];
+  }
+
   function sorted(key) {
     return [...state.series[key].entries()].filter(([, v]) => v !== null).sort((a, b) => a[0] - b[0]);
   }
@@ -200,20 +265,42 @@ export function createProgress(root) {
     if (!updates.length) return null;
     const update = Math.max(...updates);
     const at = (key) => (state.series[key].has(update) ? state.series[key].get(update) : null);
-    return { update, random: at("eval/vs_random"), greedy: at("eval/vs_greedy"), previous: at("eval/vs_previous"), elo: at(ELO_KEY) };
+    return {
+      update, random: at("eval/vs_random"), greedy: at("eval/vs_greedy"), previous: at("eval/vs_previous"), elo: at(ELO_KEY),
+      ladder: at(LADDER_KEY), ladderError: at("eval/ladder_elo_error"), accuracy: at(ACCURACY_KEY),
+    };
   }
 
   function drawScores() {
     const xs = [...new Set(SCORE_KEYS.flatMap((k) => [...state.series[k].keys()]))].sort((a, b) => a - b);
     const ys = SCORE_KEYS.map((k) => xs.map((u) => (state.series[k].has(u) ? state.series[k].get(u) : null)));
-    scoresPlot.setData([xs, ...ys]);
+    const acc = state.series[ACCURACY_KEY];
+    scoresPlot.setData([xs, ...ys, xs.map((u) => (acc.has(u) && acc.get(u) !== null ? acc.get(u) / 100 : null))]);
     const elo = sorted(ELO_KEY);
-    eloPlot.setData([elo.map((p) => p[0]), elo.map((p) => p[1])]);
+    const ladder = state.series[LADDER_KEY];
+    const eloXs = [...new Set([...state.series[ELO_KEY].keys(), ...ladder.keys()])].sort((a, b) => a - b);
+    const at = (series, u) => (series.has(u) ? series.get(u) : null);
+    eloPlot.setData([eloXs, eloXs.map((u) => at(ladder, u)), eloXs.map((u) => at(state.series[ELO_KEY], u))]);
+    const accPoints = sorted(ACCURACY_KEY);
+    const loss = sorted("eval/move_loss");
+    el.accuracy.textContent = accPoints.length
+      ? `${accPoints[accPoints.length - 1][1].toFixed(1)}%` + (loss.length ? `, loss ${loss[loss.length - 1][1].toFixed(1)} pts` : "")
+      : "none";
     for (const k of SCORE_KEYS) {
       const points = sorted(k);
       el.keys[k].textContent = points.length ? pct(points[points.length - 1][1]) : "none";
     }
-    el.elo.textContent = elo.length ? elo[elo.length - 1][1].toFixed(0) : "none";
+    const ladderPoints = sorted(LADDER_KEY);
+    const err = sorted("eval/ladder_elo_error");
+    el.elo.textContent = ladderPoints.length
+      ? `${ladderPoints[ladderPoints.length - 1][1].toFixed(0)}` + (err.length ? ` ± ${err[err.length - 1][1].toFixed(0)}` : "")
+      : "none";
+    el.ladderNote.textContent = state.engineStatus
+      ? state.engineStatus
+      : ladderPoints.length
+      ? `dashed: the ladder's rungs; dotted: the chain Elo from the previous-snapshot matches (now ${elo.length ? elo[elo.length - 1][1].toFixed(0) : "none"})`
+      : (state.rungs.length ? "no ladder evaluation yet" : "no calibrated ladder") +
+        (elo.length ? `; chain Elo from the previous-snapshot matches ${elo[elo.length - 1][1].toFixed(0)} (dotted)` : "");
     const evaluations = state.series[SCORE_KEYS[0]].size;
     el.empty.hidden = xs.length > 0 || elo.length > 0;
     el.evals.textContent = evaluations
@@ -277,14 +364,21 @@ export function createProgress(root) {
       e.previous !== null ? `${pct(e.previous)} against its earlier self` : null,
     ].filter(Boolean);
     let plain = `Latest test (update ${e.update}): the AI scores ${against.join(", ") || "nothing yet"}`;
-    if (e.elo !== null) plain += `; rating ${e.elo.toFixed(0)} Elo above random`;
+    if (e.ladder !== null) {
+      const near = state.rungs.filter((r) => r.elo <= e.ladder).pop();
+      plain += `; rated ${e.ladder.toFixed(0)} Elo on the engine ladder` + (near ? `, above ${near.name}` : "");
+    } else if (e.elo !== null) {
+      plain += `; rating ${e.elo.toFixed(0)} Elo above random`;
+    }
+    if (e.accuracy !== null) plain += `; move accuracy ${e.accuracy.toFixed(0)}% by the engine`;
     const c = state.calibration;
     const brier = c && c.brier !== null ? `; calibration Brier ${c.brier.toFixed(3)} (${c.positions} positions)` : "";
     return {
       plain,
       technical:
         `update ${e.update}: vs_random ${fixed(e.random, 3)}, vs_greedy ${fixed(e.greedy, 3)}, ` +
-        `vs_previous ${fixed(e.previous, 3)}, Elo ${fixed(e.elo, 0)}` +
+        `vs_previous ${fixed(e.previous, 3)}, chain Elo ${fixed(e.elo, 0)}, ladder Elo ${fixed(e.ladder, 0)}` +
+        (e.ladderError !== null ? ` ± ${e.ladderError.toFixed(0)}` : "") + `, accuracy ${fixed(e.accuracy, 1)}` +
         (state.games ? ` (n=${state.games} games each)` : "") + brier,
     };
   }
@@ -315,6 +409,7 @@ export function createProgress(root) {
       for (const m of snapshot.milestones) addMilestone(m);
       schedule();
       backfill();
+      if (!state.rungs.length) loadLadder();
     },
     onTrainerStatus(d) {
       if (d.run_id && d.run_id !== state.runId) {
@@ -329,8 +424,9 @@ export function createProgress(root) {
       if (changed) schedule();  // most updates carry no evaluation: nothing here to redraw
     },
     onEval(d) {
-      for (const [field, key] of Object.entries(EVAL_FIELDS)) put(key, d.update, d[field]);
+      for (const [field, key] of Object.entries(EVAL_FIELDS)) put(key, d.update, d[field] ?? null);
       state.games = d.games;
+      state.engineStatus = d.engine_status ?? null;
       schedule();
     },
     onMilestone(m) { addMilestone(m); schedule(); },
