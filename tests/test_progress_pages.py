@@ -104,7 +104,9 @@ def test_progress_page_draws_evaluations_milestones_and_calibration(browser, tmp
     assert errors == []
     # No engine rung was played here: no ladder Elo and no accuracy, and the chain Elo is named.
     assert keys == ["70%", "24%", "45%", "none"] and elo == "none" and not empty_visible
-    assert ladder_note == "no ladder evaluation yet; chain Elo from the previous-snapshot matches 362 (dotted)"
+    assert (
+        ladder_note == "no ladder evaluation yet; chain Elo from the previous-snapshot matches 362 (dotted)"
+    )
     assert rows == [
         {
             "update": "update 50",
