@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="add the page's top functions by self time (slows the page)"
     )
     ovl.add_argument("--json", action="store_true")
+    ana = bench_sub.add_parser(
+        "analysis", help="live engine analysis lag behind the showcase while the trainer trains (make run)"
+    )
+    ana.add_argument("--interval", type=float, default=2.0, help="showcase seconds per move")
+    ana.add_argument("--moves", type=int, default=80, help="showcase moves to time")
+    ana.add_argument("--json", action="store_true")
     up.add_argument("--trainer-config", help="TOML config for the trainer")
     up.add_argument("--trainer-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = parser.parse_args(argv)
@@ -61,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.moves < 1 or args.metrics < 0 or args.rate <= 0 or args.blocks < 0:
             parser.error("--moves and --rate must be positive, --metrics and --blocks not negative")
         result = bench_overlay(args.moves, args.metrics, args.rate, blocks=args.blocks, profile=args.profile)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:32s} {v}" for k, v in result.items()))
+        return 0
+    if args.command == "bench" and args.target == "analysis":
+        from server.bench_analysis import bench_analysis
+
+        if args.interval <= 0 or args.moves < 1:
+            parser.error("--interval and --moves must be positive")
+        result = bench_analysis(args.interval, args.moves)
         print(json.dumps(result) if args.json else "\n".join(f"{k:32s} {v}" for k, v in result.items()))
         return 0
     if args.command == "bench":

@@ -1,9 +1,10 @@
 """A scripted USI engine that misbehaves on purpose: `python fake_engine.py MODE [LOG]`.
 
-Modes: `good` (plays the first move it is told is legal: 7g7f / 3c3d / ...), `no_readyok` (never
-answers isready), `garbage` (prints noise instead of usiok), `illegal` (answers every go with an
-illegal move), `exit_in_go` (exits with code 3 when told to search), `hang_in_go` (never answers go,
-ignores stop). With LOG, every line received is appended to that file.
+Modes: `good` (always answers 7g7f, Black's first move), `no_readyok` (never answers isready),
+`garbage` (prints noise instead of usiok), `illegal` (answers every go with an illegal move),
+`exit_in_go` (exits with code 3 when told to search), `hang_in_go` (never answers go, ignores stop),
+`slow_until_stop` (answers go only when told to stop). With LOG, every line received is appended to
+that file.
 """
 
 import sys
@@ -38,7 +39,7 @@ for raw in sys.stdin:
             sys.stderr.write("fake engine: giving up mid-search\n")
             sys.stderr.flush()
             sys.exit(3)
-        if mode == "hang_in_go":
+        if mode in ("hang_in_go", "slow_until_stop"):
             continue
         if mode == "illegal":
             say("info depth 1 score cp 10 pv 1a1b")
@@ -46,5 +47,8 @@ for raw in sys.stdin:
         else:
             say("info depth 1 score cp 10 pv 7g7f")
             say("bestmove 7g7f")
+    elif line == "stop" and mode == "slow_until_stop":
+        say("info depth 1 score cp 3 pv 7g7f")
+        say("bestmove 7g7f")
     elif line == "quit":
         break

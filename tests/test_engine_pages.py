@@ -91,6 +91,7 @@ def test_progress_draws_the_ladder_elo_accuracy_and_the_engine_status(browser, t
     assert elo == f"{near['elo'] + 30:.0f} ± 41"
     assert accuracy == "61.5%, loss 18.2 pts" or accuracy == "61.5%, loss 18.3 pts"
     assert "rungs" in note
-    assert "above fsf-n1" in caption and "accuracy 62%" in caption
+    below = max((r for r in table["rungs"] if r["elo"] <= near["elo"] + 30), key=lambda r: r["elo"])
+    assert f"above {below['name']}" in caption and "accuracy 62%" in caption
     assert rungs == [r["name"] for r in table["rungs"]]
     assert errors == []

@@ -181,15 +181,16 @@ def test_pick_brackets_the_agent_elo():
     table = {
         "rungs": [
             {"name": r.name, "elo": e, "rung": r.model_dump()}
-            for r, e in zip(DEFAULT_RUNGS, range(0, 900, 100), strict=True)
+            for r, e in zip(DEFAULT_RUNGS, range(0, 100 * len(DEFAULT_RUNGS), 100), strict=True)
         ]
     }
     lad = LadderEval(EnginesSection(rungs_per_eval=2), table=table)
     lad.rungs = [r for r in DEFAULT_RUNGS if r.kind == "engine"]  # as if every engine were installed
-    assert [r.name for r in lad.pick(None)] == ["fsf-skill-20-d1", "fsf-n1"]
-    # Engine rungs sit at 200 ... 800 here: 450 lies between fsf-d1 (400) and fsf-n64 (500).
-    assert [r.name for r in lad.pick(450)] == ["fsf-d1", "fsf-n64"]
-    assert [r.name for r in lad.pick(10_000)] == ["fsf-n1024", "fsf-n4096"]
+    engines = [r.name for r in DEFAULT_RUNGS if r.kind == "engine"]  # at 200, 300, ... in this table
+    assert [r.name for r in lad.pick(None)] == engines[:2]
+    # 450 lies between the rungs at 400 and 500: the third and fourth engine rungs.
+    assert [r.name for r in lad.pick(450)] == engines[2:4]
+    assert [r.name for r in lad.pick(10_000)] == engines[-2:]
 
 
 def test_without_an_engine_the_ladder_says_so(monkeypatch):
@@ -237,3 +238,46 @@ def test_rung_passed_fires_once_per_rung():
         "greedy for the first time"
     )
     assert det.observe(75, {"eval/vs_greedy": 0.7, "ladder/fsf-n1": 0.9}) == []
+
+
+def _tiny_checkpoint(path):
+    from dataclasses import asdict
+
+    from trainer.checkpoint import save_checkpoint
+    from trainer.model import ModelArgs
+
+    model = _tiny_model()
+    args = ModelArgs(depth=1, width=8, value_hidden=8)
+    save_checkpoint(
+        path, {"model": model.state_dict(), "model_args": asdict(args), "update": 7, "config": {}}
+    )
+    return str(path)
+
+
+@needs_fsf
+def test_eval_command_plays_rungs_and_reports_the_ladder(tmp_path):
+    from trainer.evaluate import evaluate_checkpoint
+
+    ckpt = _tiny_checkpoint(tmp_path / "tiny.pt")
+    result = evaluate_checkpoint(
+        ckpt, games=2, max_plies=40, opponents=["random", "fsf-n1"], probe_positions=3
+    )
+    assert set(result["matches"]) == {"random", "fsf-n1"} and result["matches"]["fsf-n1"]["games"] == 2
+    lad = result["ladder"]
+    assert math.isfinite(lad["elo"]) and lad["error"] > 0 and set(lad["rungs"]) == {"random", "fsf-n1"}
+    assert lad["probe_positions"] == 3 and 0 <= lad["accuracy"] <= 100
+    with pytest.raises(ValueError, match="expected one of"):
+        evaluate_checkpoint(ckpt, games=2, opponents=["fsf-n9999"])
+
+
+def test_eval_command_without_an_engine_names_what_is_missing(tmp_path, monkeypatch):
+    from trainer.evaluate import evaluate_checkpoint
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    ckpt = _tiny_checkpoint(tmp_path / "tiny.pt")
+    with pytest.raises(ValueError, match="apt-get install fairy-stockfish"):
+        evaluate_checkpoint(ckpt, games=2, opponents=["fsf-n1"], engines=EnginesSection(search_dirs=[]))
+    result = evaluate_checkpoint(
+        ckpt, games=2, max_plies=30, opponents=["random"], ladder=True, engines=EnginesSection(search_dirs=[])
+    )
+    assert result["ladder"]["elo"] is None and result["ladder"]["status"] == NO_ENGINE

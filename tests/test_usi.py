@@ -226,3 +226,26 @@ def test_gpsusi_in_its_own_home_with_byoyomi():
         assert result.score is None or result.score.sign == 1
     after = shared_conf.stat().st_mtime if shared_conf.exists() else None
     assert before == after
+
+
+@needs_fsf
+def test_fsf_has_no_entering_king_rule_so_our_game_ends_it():
+    # Black has nine pieces in White's camp; one more (a drop) and Black declares at its next turn.
+    game = Game("K+R+B+P+P+P+P+P+P/+P8/9/9/9/9/9/9/8k b RBGGGGSSSSNNNNLLLLPPP 1")
+    game.push_usi("G*5c")
+    with fsf() as engine:
+        reply = ask_engine(engine, game)  # White's move, whatever the engine thinks of the position
+        game.push(reply.move)
+        assert game.outcome.reason == "entering_king" and game.outcome.winner == 0
+        # The engine would play on: it answers a move where the rules say the game is over.
+        over = engine.search(game.initial_sfen, game.usi_moves)
+    assert over.bestmove not in ("resign", "win")
+    assert game.legal_moves() == []  # and our referee offers none
+
+
+def test_an_overrunning_search_is_stopped_counted_and_answered():
+    with fake("slow_until_stop", search_s=0.3) as engine:
+        result = engine.search(None, [])
+        assert result.bestmove == "7g7f" and result.stopped and engine.stopped == 1
+        assert engine.alive and engine.failures == 0  # it answered: no restart needed
+        assert engine.stats()["stopped"] == 1

@@ -36,7 +36,16 @@ def _add_eval(sub) -> None:
     p.add_argument("--games", type=int, default=200)
     p.add_argument("--max-plies", type=int, default=512, help="game cap (the rules default is 512)")
     p.add_argument("--against", action="append", default=[], help="an earlier checkpoint (repeatable)")
-    p.add_argument("--opponents", default="random,greedy", help="scripted opponents, comma-separated")
+    p.add_argument(
+        "--opponents",
+        default="random,greedy",
+        help="scripted opponents or ladder rungs (e.g. fsf-n1), comma-separated",
+    )
+    p.add_argument(
+        "--ladder", action="store_true", help="also every installed engine rung; report the ladder Elo"
+    )
+    p.add_argument("--probe", type=int, default=0, help="engine-judged accuracy on this many probe positions")
+    p.add_argument("--engine-games", type=int, help="games per engine rung (default: --games)")
     p.add_argument("--temperature", type=float, default=0.0, help="agent sampling temperature; 0 = argmax")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int)
@@ -76,6 +85,10 @@ def _add_bench(sub) -> None:
         "--lines", type=int, default=10, help="book lines per pair (each played with both colours)"
     )
     lad.add_argument("--write", action="store_true", help="write trainer/engines/ladder.json")
+    lad.add_argument(
+        "--fit-only", action="store_true", help="refit only the winning-chance model of the table"
+    )
+    lad.add_argument("--drop", action="append", default=[], help="drop a rung, refit the rest from the table")
     lad.add_argument("--json", action="store_true")
     tr = bench_sub.add_parser("train", help="collection and update samples/s per preset, eager and compiled")
     tr.add_argument("--presets", default="cpu-small,production")
@@ -138,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.target == "book":
             print(json.dumps(run_book(say)))
             return 0
-        table = run_calibration(lines_per_pair=args.lines, write=args.write, progress=say)
+        table = run_calibration(
+            lines_per_pair=args.lines, write=args.write, progress=say, fit_only=args.fit_only, drop=args.drop
+        )
         if args.json:
             print(json.dumps(table, indent=1))
         else:
@@ -180,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             records_path=args.records,
             temperature=args.temperature,
+            ladder=args.ladder,
+            probe_positions=args.probe,
+            engine_games=args.engine_games,
         )
         if args.json:
             print(json.dumps(result))
@@ -189,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"vs {name:24s} score {match['score']:.3f}  W/D/L {match['wins']}/{match['draws']}/"
                     f"{match['losses']}  Elo {match['elo_diff']:+.0f}  mean plies {match['mean_length']:.0f}"
                 )
+            lad = result["ladder"]
+            if lad["elo"] is not None:
+                print(f"ladder Elo {lad['elo']:.0f} +- {lad['error']:.0f} (random = 0)")
+            if lad.get("accuracy") is not None:
+                n = lad["probe_positions"]
+                print(f"accuracy {lad['accuracy']:.1f}  mean loss {lad['move_loss']:.1f}  ({n} positions)")
+            if lad["status"]:
+                print(lad["status"])
         return 0
     if args.command == "protocol":
         from trainer.protocol import PAYLOADS, PROTOCOL_VERSION, json_schema

@@ -204,6 +204,9 @@ def bench_learn(
         seed=12345,
         threads=cfg.run.threads,
         records_path=str(Path(cfg.run.run_dir) / "games" / "final_eval.jsonl"),
+        ladder=True,
+        probe_positions=120,
+        engine_games=40,
     )
     curve = []
     with open(Path(cfg.run.run_dir) / "metrics.jsonl") as f:
@@ -217,6 +220,9 @@ def bench_learn(
                         "vs_random": m["eval/vs_random"],
                         "vs_greedy": m["eval/vs_greedy"],
                         "elo": round(m["eval/elo"], 1),
+                        "ladder_elo": m.get("eval/ladder_elo"),
+                        "ladder_elo_error": m.get("eval/ladder_elo_error"),
+                        "accuracy": m.get("eval/accuracy"),
                     }
                 )
     matches = final["matches"]
@@ -231,6 +237,7 @@ def bench_learn(
         "score_vs_greedy": matches["greedy"]["score"],
         "score_vs_5min": matches[str(five)]["score"] if str(five) in matches else None,
         "matches": matches,
+        "ladder": final["ladder"],
         "curve": curve,
     }
 

@@ -11,7 +11,9 @@ the calibration round robin that writes `trainer/engines/ladder.json`.
   (n64 vs n256) out of the book, one position every 6 plies from ply 8, both sides to move.
 - `calibrate`: a round robin of every rung (both colours from each book line), Elo by maximum
   likelihood with random = 0 (`trainer.engines.ladder.fit_ratings`), and the winning-chance model of
-  the analysis engine fitted on positions of the decisive engine-vs-engine games.
+  the analysis engine, fitted on every 4th position of games between the four strongest rungs, each
+  against its neighbour by Elo (book lines, both colours; a win 1, a draw 0.5 for the side to move,
+  truncated games left out).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from itertools import combinations
+from itertools import combinations, pairwise
 from pathlib import Path
 
 from trainer.engines.book import BOOK_PATH, POSITIONS_PATH, read_sfens
@@ -107,7 +109,7 @@ def calibrate(
     book: list[str] | None = None,
     lines_per_pair: int = 10,
     max_plies: int = 256,
-    fit_games: int = 60,
+    fit_games: int = 90,
     seed: int = 0,
     progress=None,
 ) -> dict:
@@ -116,7 +118,6 @@ def calibrate(
     book = book or read_sfens(BOOK_PATH)
     players = {r.name: Player(r, seed=seed + i) for i, r in enumerate(rungs)}
     results: list[PairResult] = []
-    decisive: list[tuple[str, list[str], str]] = []  # engine-vs-engine games for the win model
     voided = 0
     started = time.monotonic()
     for a, b in combinations([r.name for r in rungs], 2):
@@ -136,18 +137,19 @@ def calibrate(
                     pair.losses += 1
                 else:
                     pair.draws += 1
-                both_engines = players[a].engine is not None and players[b].engine is not None
-                if both_engines and record.result in ("black", "white"):
-                    decisive.append((start, record.moves, record.result))
         results.append(pair)
         if progress:
             progress(
                 f"{a} vs {b}: +{pair.wins} ={pair.draws} -{pair.losses} ({time.monotonic() - started:.0f} s)"
             )
+    ratings = fit_ratings(results)
+    fit_records = fit_games_between_neighbours(
+        players, {n: e for n, (e, _) in ratings.items()}, book, fit_games, max_plies
+    )
+    stopped = {name: p.engine.stopped for name, p in players.items() if p.engine is not None}
     for p in players.values():
         p.close()
-    ratings = fit_ratings(results)
-    win_model = fit_analysis_model(decisive[:fit_games] if fit_games else decisive, seed=seed)
+    win_model = fit_analysis_model(fit_records, seed=seed)
     games = {r.name: 0 for r in rungs}
     for pair in results:
         games[pair.a] += pair.games
@@ -165,6 +167,7 @@ def calibrate(
                 "elo": round(ratings[r.name][0], 1),
                 "error": round(ratings[r.name][1], 1),
                 "games": games[r.name],
+                "stopped_searches": stopped.get(r.name, 0),
                 "rung": r.model_dump(exclude_none=True),
             }
             for r in sorted(rungs, key=lambda r: ratings[r.name][0])
@@ -174,6 +177,29 @@ def calibrate(
         ],
         "win_model": win_model,
     }
+
+
+TOP_FOR_FIT = 4
+
+
+def fit_games_between_neighbours(
+    players: dict[str, Player], ratings: dict[str, float], book: list[str], games: int, max_plies: int
+) -> list[tuple[str, list[str], str]]:
+    """About `games` finished games between the strongest engine rungs, each against its neighbour by
+    Elo (the top `TOP_FOR_FIT`: what a score means when the game is played well; weak rungs repeat
+    into sennichite from won positions), from the book with both colours: (start, moves, result) of
+    every one that did not reach the ply cap."""
+    engines = sorted(
+        (p for p in players.values() if p.engine is not None), key=lambda p: ratings[p.rung.name]
+    )[-TOP_FOR_FIT:]
+    records = []
+    for lower, upper in pairwise(engines):
+        for line in range(games // (2 * max(1, len(engines) - 1)) + 1):
+            for black, white in ((lower, upper), (upper, lower)):
+                rec = play_game(black, white, book[line % len(book)], max_plies=max_plies)
+                if rec.result in ("black", "white", "draw"):
+                    records.append((rec.start_sfen, rec.moves, rec.result))
+    return records
 
 
 def fit_analysis_model(
@@ -190,8 +216,11 @@ def fit_analysis_model(
             if ply % every == 0:
                 score = engine.search(start, game.usi_moves).score
                 if score is not None and not score.is_mate:
-                    mover_won = (result == "black") == (game.turn == BLACK)
-                    samples.append((score.value, 1.0 if mover_won else 0.0))
+                    if result == "draw":
+                        samples.append((score.value, 0.5))
+                    else:
+                        mover_won = (result == "black") == (game.turn == BLACK)
+                        samples.append((score.value, 1.0 if mover_won else 0.0))
             game.push_usi(move)
     engine.close()
     k, error, n = fit_win_model(samples)
@@ -205,7 +234,58 @@ def fit_analysis_model(
     }
 
 
-def run_calibration(*, lines_per_pair: int, write: bool, progress) -> dict:
+def refit_win_model(table: dict, *, games: int = 90, max_plies: int = 256) -> dict:
+    """Refit only the winning-chance model of a calibrated table (its ratings stay)."""
+    from trainer.engines.ladder import table_rungs
+
+    rungs = table_rungs(table)
+    players = {r.name: Player(r, seed=i) for i, r in enumerate(rungs)}
+    try:
+        ratings = {r["name"]: r["elo"] for r in table["rungs"]}
+        records = fit_games_between_neighbours(players, ratings, read_sfens(BOOK_PATH), games, max_plies)
+    finally:
+        for p in players.values():
+            p.close()
+    return {**table, "win_model": fit_analysis_model(records)}
+
+
+def drop_rungs(table: dict, names: list[str]) -> dict:
+    """The table without `names`, every other rating refitted from the stored pair results."""
+    pairs = [
+        PairResult(p["a"], p["b"], p["wins"], p["draws"], p["losses"])
+        for p in table["pairs"]
+        if p["a"] not in names and p["b"] not in names
+    ]
+    ratings = fit_ratings(pairs)
+    rungs = [r for r in table["rungs"] if r["name"] not in names]
+    games = {r["name"]: sum(p.games for p in pairs if r["name"] in (p.a, p.b)) for r in rungs}
+    for r in rungs:
+        r["elo"], r["error"] = round(ratings[r["name"]][0], 1), round(ratings[r["name"]][1], 1)
+        r["games"] = games[r["name"]]
+    rungs.sort(key=lambda r: r["elo"])
+    kept = [{"a": p.a, "b": p.b, "wins": p.wins, "draws": p.draws, "losses": p.losses} for p in pairs]
+    return {
+        **table,
+        "rungs": rungs,
+        "pairs": kept,
+        "dropped": sorted(set(table.get("dropped", [])) | set(names)),
+    }
+
+
+def run_calibration(
+    *, lines_per_pair: int, write: bool, progress, fit_only: bool = False, drop: list[str] = ()
+) -> dict:
+    """The round robin and both fits; or, with `fit_only` / `drop`, only those steps on the shipped
+    table (dropping a rung refits the others from its stored pair results)."""
+    if fit_only or drop:
+        from trainer.engines.ladder import load_table
+
+        table = load_table()
+        table = drop_rungs(table, list(drop)) if drop else table
+        table = refit_win_model(table) if fit_only else table
+        if write:
+            TABLE_PATH.write_text(json.dumps(table, indent=1) + "\n")
+        return table
     table = calibrate(lines_per_pair=lines_per_pair, progress=progress)
     if write:
         TABLE_PATH.write_text(json.dumps(table, indent=1) + "\n")

@@ -195,22 +195,54 @@ def evaluate_checkpoint(
     threads: int | None = None,
     records_path: str | None = None,
     temperature: float = 0.0,
+    ladder: bool = False,
+    probe_positions: int = 0,
+    engine_games: int | None = None,
+    engines=None,
 ) -> dict:
-    """`python -m trainer eval`: scores, Elo differences and (optionally) every game as JSON lines."""
+    """`python -m trainer eval`: scores, Elo differences and (optionally) every game as JSON lines.
+    `opponents` may name engine rungs of the calibrated ladder (played from the opening book, both
+    colours); `ladder` adds every installed engine rung. With any rated opponent the result has the
+    anchored `ladder` Elo, and with `probe_positions` the engine-judged accuracy."""
     import json
 
     from trainer.loop import default_threads
     from trainer.selfplay import greedy_mover, random_mover
 
     torch.set_num_threads(threads or default_threads())
+    from trainer.config import EnginesSection
+    from trainer.engines.ladder import fit_agent
+    from trainer.engines.play import EngineMover
+
     scripted = {"random": random_mover, "greedy": greedy_mover}
+    lad = LadderEval((engines or EnginesSection()).model_copy(update={"probe_positions": probe_positions}))
+    rungs = {r.name: r for r in lad.rungs}
+    names = list(opponents if opponents is not None else ["random", "greedy"])
+    if ladder:
+        names += [n for n in rungs if n not in names]
+    known = sorted(scripted) + sorted(rungs)
+    for name in names:
+        if name not in scripted and name not in rungs:
+            why = f" ({lad.status})" if lad.status else ""
+            raise ValueError(f"unknown opponent {name!r}; expected one of {known}{why}")
     model, data = load_policy(path)
     agent = network_mover(model, temperature=temperature, seed=seed)
     matches: dict[str, MatchResult] = {}
-    for name in opponents if opponents is not None else ["random", "greedy"]:
-        if name not in scripted:
-            raise ValueError(f"unknown opponent {name!r}; expected one of {sorted(scripted)}")
-        matches[name] = play_match(agent, scripted[name], games, max_plies=max_plies, seed=seed)
+    try:
+        for name in names:
+            if name in scripted:
+                matches[name] = play_match(agent, scripted[name], games, max_plies=max_plies, seed=seed)
+            else:
+                mover = EngineMover(lad._engine(rungs[name].engine))
+                n = engine_games or games
+                matches[name] = play_match(
+                    agent, mover, n, max_plies=max_plies, seed=seed, book=lad.book, parallel=16
+                )
+        accuracy = lad.accuracy(model) if lad.positions and lad.win_model else {}
+    finally:
+        lad.close()
+    rated = {n: (m.wins + 0.5 * m.draws, m.games) for n, m in matches.items() if m.games}
+    fit = fit_agent(rated, lad.ratings) if any(n in rungs for n in rated) else None
     for other in against or []:
         rival, _ = load_policy(other)
         matches[other] = play_match(
@@ -236,6 +268,13 @@ def evaluate_checkpoint(
         "max_plies": max_plies,
         "temperature": temperature,
         "matches": {name: m.as_dict() for name, m in matches.items()},
+        "ladder": {
+            "elo": fit[0] if fit else None,
+            "error": fit[1] if fit else None,
+            "rungs": {n: lad.ratings[n] for n in rated if n in lad.ratings},
+            "status": lad.status if not rungs else None,
+            **{k.removeprefix("eval/"): v for k, v in accuracy.items()},
+        },
     }
 
 
@@ -254,6 +293,7 @@ class LadderEval:
         from trainer.engines.book import book, probe_positions
         from trainer.engines.judge import WinModel
         from trainer.engines.ladder import NO_ENGINE, available, load_table, table_rungs
+        from trainer.engines.usi import resolve_command
 
         self.cfg = cfg
         self.table = load_table() if table is None else table
@@ -262,7 +302,8 @@ class LadderEval:
         dirs = cfg.search_dirs
         self.rungs = [r for r in rungs if r.kind == "engine" and available(r, dirs)]
         self.book = list(book())
-        self.positions = list(probe_positions())[: cfg.probe_positions]
+        judge_installed = resolve_command(cfg.analysis.command, dirs) is not None
+        self.positions = list(probe_positions())[: cfg.probe_positions] if judge_installed else []
         wm = self.table.get("win_model")
         self.win_model = WinModel(wm["k"], "ladder.json") if wm else None
         self._engines: dict = {}
@@ -300,9 +341,11 @@ class LadderEval:
         if self.cfg.rung_games and self.book:
             agent = network_mover(model)
             for rung in self.pick(elo):
+                engine = self._engine(rung.engine)
+                stopped_before = engine.stopped
                 match = play_match(
                     agent,
-                    EngineMover(self._engine(rung.engine)),
+                    EngineMover(engine),
                     self.cfg.rung_games,
                     max_plies=max_plies,
                     seed=seed,
@@ -314,6 +357,8 @@ class LadderEval:
                     results[rung.name] = (match.wins + 0.5 * match.draws, match.games)
                 if match.voided:
                     out[f"ladder/{rung.name}_voided"] = match.voided
+                if engine.stopped > stopped_before:  # the engine overran and had to be stopped
+                    out[f"ladder/{rung.name}_stopped"] = engine.stopped - stopped_before
                 games += [{"opponent": rung.name, **rec} for rec in match.records]
         fit = fit_agent(results, self.ratings)
         if fit is not None and any(name in self.ratings for name in results if name not in scripted):

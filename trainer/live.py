@@ -135,7 +135,7 @@ class Live:
                     ladder={
                         k.removeprefix("ladder/"): v
                         for k, v in metrics.items()
-                        if k.startswith("ladder/") and not k.endswith("_voided")
+                        if k.startswith("ladder/") and not k.endswith(("_voided", "_stopped"))
                     },
                     accuracy=metrics.get("eval/accuracy"),
                     move_loss=metrics.get("eval/move_loss"),

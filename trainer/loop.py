@@ -185,6 +185,8 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
 
     started_at = time.time()
     ladder = LadderEval(cfg.engines) if cfg.eval.every_updates else None
+    if ladder is not None and ladder.status:
+        print(f"engines: {ladder.status} (the ladder Elo and the accuracy curve are off)", file=sys.stderr)
     record = {
         "run_id": f"{run_dir.name}-{int(started_at)}",
         "config": cfg.model_dump(),

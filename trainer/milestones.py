@@ -40,7 +40,8 @@ class MilestoneDetector:
         scores.update({k.removeprefix("ladder/"): v for k, v in metrics.items() if k.startswith("ladder/")})
         found = []
         for rung, score in scores.items():
-            if score is None or rung.endswith("_voided") or score < 0.5 or rung in self._passed:
+            counter = rung.endswith(("_voided", "_stopped"))
+            if counter or score is None or score < 0.5 or rung in self._passed:
                 continue
             self._passed.add(rung)
             found.append(

@@ -57,13 +57,13 @@ def fit_win_model(samples: list[tuple[float, float]], *, iterations: int = 50) -
         grad = 0.0
         info = 0.0
         for cp, y in data:
-            p = 1.0 / (1.0 + math.exp(-k * cp))
+            p = 1.0 / (1.0 + math.exp(min(max(-k * cp, -700.0), 700.0)))
             grad += (y - p) * cp
             info += p * (1 - p) * cp * cp
         if info <= 0:
             break
         step = grad / info
-        k += step
+        k += max(min(step, 0.01), -0.01)  # a damped Newton step: far from the optimum it can overshoot
         if abs(step) < 1e-12:
             break
     return k, (1.0 / math.sqrt(info) if info > 0 else float("inf")), len(data)

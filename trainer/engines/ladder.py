@@ -58,6 +58,7 @@ def fsf(name: str, go: dict[str, int], **options: str | int | bool) -> Rung:
         options={"Threads": 1, "Hash": 16, "Contempt": 0, **options},
         go=go,
         swap_clocks=True,
+        search_s=5.0,  # these limits answer in milliseconds: a search still going after 5 s is stuck
     )
     return Rung(name=name, kind="engine", engine=spec)
 
@@ -65,8 +66,12 @@ def fsf(name: str, go: dict[str, int], **options: str | int | bool) -> Rung:
 DEFAULT_RUNGS: list[Rung] = [
     Rung(name="random", kind="random"),
     Rung(name="greedy", kind="greedy"),
-    fsf("fsf-skill-20-d1", {"depth": 1}, **{"Skill Level": -20}),
+    # No rung weakened by Skill Level: Fairy-Stockfish 11.1 at Skill Level < 20 never finishes a
+    # depth-limited search in positions with few legal moves, and with a node limit it sometimes
+    # answers garbage ('0.`9e+', '3f/h-') or an illegal drop, forfeiting (see the README).
     fsf("fsf-n1", {"nodes": 1}),
+    fsf("fsf-n4", {"nodes": 4}),
+    fsf("fsf-n16", {"nodes": 16}),
     fsf("fsf-d1", {"depth": 1}),
     fsf("fsf-n64", {"nodes": 64}),
     fsf("fsf-n256", {"nodes": 256}),

@@ -145,6 +145,7 @@ class SearchResult:
     info: Info | None
     elapsed_s: float
     lines: dict[int, Info] = field(default_factory=dict)  # multipv index -> its latest scored info
+    stopped: bool = False  # the engine overran its deadline and answered only when told to stop
 
     @property
     def score(self) -> Score | None:
@@ -247,6 +248,7 @@ class Engine:
         self.search_dirs = tuple(search_dirs)
         self.restarts = 0  # processes started after the first
         self.failures = 0
+        self.stopped = 0  # searches that overran their deadline and answered after `stop`
         self.last_error: str | None = None
         self.engine_options: dict[str, str] = {}  # name -> the engine's `option` line
         self.engine_name: str | None = None
@@ -489,7 +491,8 @@ class Engine:
                     chosen = best or last
                     if chosen is not None and not chosen.pv:
                         chosen.pv = [tokens[1]]
-                    return SearchResult(tokens[1], ponder, chosen, time.monotonic() - start, lines)
+                    self.stopped += stopped
+                    return SearchResult(tokens[1], ponder, chosen, time.monotonic() - start, lines, stopped)
 
     def stats(self) -> dict:
         return {
@@ -498,5 +501,6 @@ class Engine:
             "alive": self.alive,
             "restarts": self.restarts,
             "failures": self.failures,
+            "stopped": self.stopped,
             "last_error": self.last_error,
         }
