@@ -91,6 +91,7 @@ export function createProgress(root) {
     ctx.save();
     ctx.font = `${Math.round(11 * devicePixelRatio)}px sans-serif`;
     ctx.textAlign = "right";
+    let lastLabel = Infinity;  // canvas y of the last name written: names closer than a line are skipped
     for (const r of state.rungs) {
       if (r.elo < lo || r.elo > hi) continue;
       const y = u.valToPos(r.elo, "y", true);
@@ -100,8 +101,10 @@ export function createProgress(root) {
       ctx.moveTo(u.bbox.left, y);
       ctx.lineTo(u.bbox.left + u.bbox.width, y);
       ctx.stroke();
+      if (lastLabel - y < 12 * devicePixelRatio) continue;  // rungs come in rising order: y falls
       ctx.fillStyle = palette.muted;
       ctx.fillText(`${r.name} ${Math.round(r.elo)}`, u.bbox.left + u.bbox.width - 2, y - 2 * devicePixelRatio);
+      lastLabel = y;
     }
     ctx.restore();
   };
