@@ -118,7 +118,8 @@ class Analyst:
         """Queue an archived game's moves (those without analysis); returns how many were queued."""
         if not self.state.available:
             raise RuntimeError(self.state.message or "analysis unavailable")
-        todo = [m for m in game["moves"] if not m.get("analysis")]
+        queued = {(r.game_id, r.ply) for r in self.archive}
+        todo = [m for m in game["moves"] if not m.get("analysis") and (game["id"], m["ply"]) not in queued]
         if len(self.archive) + len(todo) > self.archive_limit:
             raise OverflowError(f"the archive queue holds at most {self.archive_limit} moves")
         for m in todo:
