@@ -148,20 +148,19 @@ def play_match(
         active = current >= 0
         turns = np.array([g.turn for g in env.games])
         actions = np.zeros(n, dtype=np.int64)
-        notes: dict[int, str] = {}
         for mover, envs in (
             (agent, np.flatnonzero(active & (turns == agent_colour))),
             (opponent, np.flatnonzero(active & (turns != agent_colour))),
         ):
             if envs.size:
                 actions[envs] = mover(env, envs, rng)
-                notes.update({i: getattr(mover, "notes", {}).get(i, "") for i in envs.tolist()})
         for i in np.flatnonzero(active & (actions < 0)).tolist():
             code = int(actions[i])
             loser = env.games[i].turn
+            mover = agent if loser == agent_colour[i] else opponent
             reason = {RESIGN: "resign", FORFEIT: "illegal_move", VOID: "void"}[code]
             ep = env.adjudicate(i, None if code == VOID else 1 - loser, reason)
-            finish(ep, notes.get(i) or None)
+            finish(ep, getattr(mover, "notes", {}).get(i) or None)
             active[i] = False
         if not active.any():
             continue

@@ -19,6 +19,7 @@ from trainer.engines.usi import Engine, EngineError
 from trainer.shogi.actions import moves_to_actions
 from trainer.shogi.game import BLACK, Game
 from trainer.shogi.movers import greedy_move, random_move
+from trainer.shogi.notation import usi as _usi
 
 if TYPE_CHECKING:
     from trainer.shogi.vecenv import VecEnv
@@ -52,12 +53,6 @@ def ask_engine(engine: Engine, game: Game) -> EngineMove:
         "claimed a win that the rules do not give" if best == "win" else f"played {best!r}, not a legal move"
     )
     return EngineMove(code=FORFEIT, note=f"{engine.spec.name} {why} in {game.sfen()}")
-
-
-def _usi(move: int) -> str:
-    import cshogi
-
-    return cshogi.move_to_usi(move)
 
 
 class EngineMover:
