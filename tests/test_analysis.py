@@ -4,6 +4,8 @@ snapshot and /healthz say what is missing."""
 
 import asyncio
 import json
+import time
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -18,6 +20,26 @@ needs_fsf = pytest.mark.skipif(
 )
 
 
+@asynccontextmanager
+async def linked(srv):
+    """A viewer (its snapshot read) and a trainer link that has said hello: (viewer, snapshot, trainer)."""
+    async with connect(f"{srv.ws}/ws", proxy=None) as viewer:
+        snapshot = json.loads(await viewer.recv())
+        async with connect(f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None) as tr:
+            await send_all(tr, [("hello", hello())])
+            yield viewer, snapshot, tr
+
+
+def poll_until(fetch, done, timeout=20.0):
+    """`fetch()` again until `done(value)`, within a deadline; the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
 def admin(srv) -> dict:
     token = (srv.settings.admin_token_path).read_text().strip()
     return {"Authorization": f"Bearer {token}"}
@@ -28,19 +50,15 @@ def test_each_showcase_move_is_analysed_published_and_stored(tmp_path):
     messages, _ = game_messages(seed=3, plies=6)
 
     async def go():
-        async with connect(f"{srv.ws}/ws", proxy=None) as viewer:
-            snapshot = json.loads(await viewer.recv())
-            async with connect(
-                f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None
-            ) as tr:
-                await send_all(tr, [("hello", hello()), *messages[:-1]])
-                got = {}
-                while len(got) < 6:
-                    m = await recv_until(viewer, "analysis", timeout=30)
-                    got[m["d"]["ply"]] = m["d"]
-                # The trainer resends a move (as after a reconnect): the stored analysis stays.
-                await send_all(tr, [messages[1], messages[-1]], start_seq=50)
-                await recv_until(viewer, "game_end")
+        async with linked(srv) as (viewer, snapshot, tr):
+            await send_all(tr, messages[:-1], start_seq=1)
+            got = {}
+            while len(got) < 6:
+                m = await recv_until(viewer, "analysis", timeout=30)
+                got[m["d"]["ply"]] = m["d"]
+            # The trainer resends a move (as after a reconnect): the stored analysis stays.
+            await send_all(tr, [messages[1], messages[-1]], start_seq=50)
+            await recv_until(viewer, "game_end")
             async with connect(f"{srv.ws}/ws", proxy=None) as late:
                 late_snapshot = json.loads(await late.recv())
         return snapshot, got, late_snapshot
@@ -74,16 +92,12 @@ def test_a_fast_showcase_skips_old_positions_and_counts_them(tmp_path):
     messages, _ = game_messages(seed=5, plies=12)
 
     async def go():
-        async with connect(f"{srv.ws}/ws", proxy=None) as viewer:
-            await viewer.recv()
-            async with connect(
-                f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None
-            ) as tr:
-                await send_all(tr, [("hello", hello()), *messages[:-1]])
-                while True:  # the newest move is always judged
-                    m = await recv_until(viewer, "analysis", timeout=30)
-                    if m["d"]["ply"] == 12:
-                        return
+        async with linked(srv) as (viewer, _, tr):
+            await send_all(tr, messages[:-1], start_seq=1)
+            while True:  # the newest move is always judged
+                m = await recv_until(viewer, "analysis", timeout=30)
+                if m["d"]["ply"] == 12:
+                    return
 
     with Running(tmp_path, analysis_live_backlog=1) as srv:
         asyncio.run(go())
@@ -104,13 +118,11 @@ def test_an_archived_game_is_analysed_on_request(tmp_path):
     with Running(tmp_path) as srv:
         asyncio.run(feed())
         client = httpx.Client(base_url=srv.http)
-        deadline_game = None
-        for _ in range(200):
-            deadline_game = client.get("/api/games/old-1")
-            if deadline_game.status_code == 200 and len(deadline_game.json()["moves"]) == 4:
-                break
-            asyncio.run(asyncio.sleep(0.05))
-        assert all(m["analysis"] is None for m in deadline_game.json()["moves"])
+        stored = poll_until(
+            lambda: client.get("/api/games/old-1"),
+            lambda r: r.status_code == 200 and len(r.json()["moves"]) == 4,
+        )
+        assert all(m["analysis"] is None for m in stored.json()["moves"])
         assert client.post("/api/games/old-1/analyse").status_code == 401
         assert client.post("/api/games/nope/analyse", headers=admin(srv)).status_code == 404
         queued = client.post("/api/games/old-1/analyse", headers=admin(srv)).json()
@@ -118,11 +130,9 @@ def test_an_archived_game_is_analysed_on_request(tmp_path):
         twice = client.post("/api/games/old-1/analyse", headers=admin(srv)).json()
         # Moves still queued or already judged are not queued again (at most the one being judged now).
         assert twice["queued"] <= 1
-        for _ in range(400):
-            moves = client.get("/api/games/old-1").json()["moves"]
-            if all(m["analysis"] for m in moves):
-                break
-            asyncio.run(asyncio.sleep(0.05))
+        moves = poll_until(
+            lambda: client.get("/api/games/old-1").json()["moves"], lambda ms: all(m["analysis"] for m in ms)
+        )
         assert all(Analysis.model_validate(m["analysis"]).played.usi == m["usi"] for m in moves)
         again = client.post("/api/games/old-1/analyse", headers=admin(srv)).json()
         assert again["queued"] == 0  # nothing left to judge
@@ -132,18 +142,14 @@ def test_without_the_engine_the_pages_are_told_what_is_missing(tmp_path):
     messages, _ = game_messages(seed=3, plies=3)
 
     async def go():
-        async with connect(f"{srv.ws}/ws", proxy=None) as viewer:
-            snapshot = json.loads(await viewer.recv())
-            async with connect(
-                f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None
-            ) as tr:
-                await send_all(tr, [("hello", hello()), *messages])
-                seen = []
-                while True:
-                    m = json.loads(await asyncio.wait_for(viewer.recv(), 10))
-                    seen.append(m["t"])
-                    if m["t"] == "game_end":
-                        return snapshot, seen
+        async with linked(srv) as (viewer, snapshot, tr):
+            await send_all(tr, messages, start_seq=1)
+            seen = []
+            while True:
+                m = json.loads(await asyncio.wait_for(viewer.recv(), 10))
+                seen.append(m["t"])
+                if m["t"] == "game_end":
+                    return snapshot, seen
 
     with Running(tmp_path, analysis_engine="no-such-engine-anywhere") as srv:
         snapshot, seen = asyncio.run(go())
