@@ -13,6 +13,7 @@ import torch
 
 from trainer.engines.play import FORFEIT, RESIGN, VOID
 from trainer.selfplay import Mover
+from trainer.shogi.movers import mate_in_one
 from trainer.shogi.vecenv import VecEnv
 
 
@@ -26,10 +27,24 @@ class MatchResult:
     reasons: dict[str, int] = field(default_factory=dict)
     mean_length: float = float("nan")
     records: list[dict] = field(default_factory=list)  # one per game: colour, moves (USI), result
+    # The agent's turns where it had a mate in one (cshogi's search, checked against the legal list;
+    # positions where it is in check are not searched) and how many of them it mated in.
+    mate_chances: int = 0
+    mates_played: int = 0
 
     @property
     def score(self) -> float:
         return (self.wins + 0.5 * self.draws) / self.games if self.games else float("nan")
+
+    @property
+    def undecided(self) -> float:
+        """Share of scored games with no winner: the ply cap or sennichite."""
+        return self.draws / self.games if self.games else float("nan")
+
+    @property
+    def conversion(self) -> float:
+        """Mate-in-one conversion: mates played / turns with a mate in one (NaN with no chance)."""
+        return self.mates_played / self.mate_chances if self.mate_chances else float("nan")
 
     @property
     def elo_diff(self) -> float:
@@ -41,6 +56,8 @@ class MatchResult:
             out.pop("records")
         out["score"] = self.score
         out["elo_diff"] = self.elo_diff
+        out["undecided"] = self.undecided
+        out["conversion"] = self.conversion
         return out
 
 
@@ -148,8 +165,10 @@ def play_match(
         active = current >= 0
         turns = np.array([g.turn for g in env.games])
         actions = np.zeros(n, dtype=np.int64)
+        agent_envs = np.flatnonzero(active & (turns == agent_colour))
+        chances = [i for i in agent_envs.tolist() if mate_in_one(env.games[i])]
         for mover, envs in (
-            (agent, np.flatnonzero(active & (turns == agent_colour))),
+            (agent, agent_envs),
             (opponent, np.flatnonzero(active & (turns != agent_colour))),
         ):
             if envs.size:
@@ -165,6 +184,10 @@ def play_match(
         if not active.any():
             continue
         res = env.step(np.where(active, actions, 0), active=active)
+        for i in chances:
+            if active[i]:
+                result.mate_chances += 1
+                result.mates_played += res.reasons[i] == "checkmate"
         for ep in res.episodes:
             finish(ep)
     result.mean_length = float(np.mean(lengths)) if lengths else float("nan")
