@@ -95,6 +95,7 @@ def small_config(run_dir: Path, updates: int):
             "curriculum.random_opponent_envs=0",
             "ppo.update_epochs=4",
             "checkpoint.every_updates=1",
+            "compile.mode='off'",
         ],
     )
 
@@ -124,3 +125,43 @@ def test_resume_refuses_a_checkpoint_for_another_model(tmp_path):
     other.model.width = 16
     with pytest.raises(CheckpointError, match="made for model"):
         train(other, resume=True)
+
+
+def test_kill_between_update_checkpoints_resumes_from_the_timed_one(tmp_path):
+    """Checkpoints by updates are far apart (1000); the timed one (every 0.3 s here, 2 minutes by
+    default) is what survives a kill -9. The resumed run keeps its id and repeats no update number."""
+    run_dir = tmp_path / "run"
+    sets = [
+        "model.preset='custom'", "model.depth=1", "model.width=8", "model.value_hidden=8",
+        "env.num_envs=8", "env.max_plies=40", "ppo.num_steps=8", "ppo.minibatch_size=32",
+        "eval.every_updates=0", "curriculum.random_opponent_envs=0", "run.threads=1",
+        "checkpoint.every_updates=1000", "checkpoint.every_minutes=0.005", "compile.mode='off'",
+    ]  # fmt: skip
+    argv = [sys.executable, "-m", "trainer", "train", "--run-dir", str(run_dir), "--updates", "100000"]
+    for s in sets:
+        argv += ["--set", s]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest, metrics = run_dir / "checkpoints" / "latest.pt", run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if latest.exists() and metrics.exists() and len(metrics.read_text().splitlines()) >= 6:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the trainer wrote no timed checkpoint and six updates within 120 s")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    saved = load_checkpoint(latest)
+    assert 1 <= saved["update"] < 1000  # not an every-1000-updates checkpoint: a timed one
+    written = [json.loads(line)["update"] for line in metrics.read_text().splitlines() if line.endswith("}")]
+    assert max(written) >= saved["update"]
+
+    cfg = load_config(None, [*sets, "run.updates=2", f"run.run_dir='{run_dir}'", "run.threads=2"])
+    result = train(cfg, resume=True)
+    assert result.updates == saved["update"] + 2
+    curve = [json.loads(line)["update"] for line in metrics.read_text().splitlines()]
+    assert curve == list(range(1, saved["update"] + 3))  # continues, each update once
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["run_id"] == saved["run_id"] and record["start_update"] == saved["update"]

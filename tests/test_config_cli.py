@@ -60,6 +60,7 @@ TINY = [
     "--set", "model.value_hidden=8", "--set", "env.num_envs=8", "--set", "ppo.num_steps=8",
     "--set", "ppo.minibatch_size=32", "--set", "eval.every_updates=0",
     "--set", "checkpoint.every_updates=1000", "--set", "curriculum.random_opponent_envs=0", "--threads", "1",
+    "--set", "compile.mode='off'",
 ]  # fmt: skip
 
 

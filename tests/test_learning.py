@@ -51,6 +51,7 @@ def test_ppo_learns_the_mating_moves(tmp_path):
         [
             f"run.run_dir='{tmp_path / 'run'}'",
             "run.updates=12",
+            "compile.mode='off'",
             "run.seed=3",
             "run.threads=2",
             "model.preset='cpu-small'",

@@ -19,6 +19,7 @@ def test_training_run_publishes_valid_protocol(tmp_path):
         [
             f"run.run_dir='{tmp_path / 'run'}'",
             "run.updates=3",
+            "compile.mode='off'",
             "run.threads=1",
             "model.preset='custom'",
             "model.depth=1",

@@ -100,3 +100,166 @@ def test_greedy_mover_in_check_plays_a_legal_move():
     env = VecEnv(1, start_sfen="2G6/8S/4NL2k/2P6/+BP1N3pP/BL1PPPP2/P2KS2PR/3+n4L/LS1G2GNS b G8Pr 111")
     (action,) = greedy_mover(env, np.array([0]), np.random.default_rng(0))
     assert env.mask[0, action]
+
+
+# --- an honest value: the head learns the game result, shaping only moves the baseline ---------------
+
+# Black far ahead in material (a rook, two bishops, four golds... in hand against a bare king) with a
+# gold drop that mates; the mirror has White as far ahead and to move.
+BLACK_AHEAD = "4k4/9/4P4/9/9/9/9/9/4K4 b R2B4G4S4N4L17P 1"
+WHITE_AHEAD = "4k4/9/9/9/9/9/4p4/9/4K4 w r2b4g4s4n4l17p 1"
+
+
+def _scripted_actor(collector, pick):
+    """(obs, mask) -> actions chosen by `pick(game)` for each self-play env; value 0, log-prob 0."""
+
+    def act(obs, mask):
+        from trainer.shogi.actions import moves_to_actions
+
+        games = collector.selfplay.games
+        moves = np.array([pick(g) for g in games])
+        actions = moves_to_actions(moves, np.array([g.turn == 1 for g in games]))
+        return torch.from_numpy(actions), torch.zeros(len(games)), torch.zeros(len(games))
+
+    return act
+
+
+def test_value_targets_are_the_unshaped_result_however_far_ahead():
+    """`value_target = "result"`: with a value head that says 0 everywhere and games that do not end,
+    the value target is 0 in a position 116 pawns ahead; the shaped rewards are there, but none of
+    them reaches what the head learns."""
+    rng = np.random.default_rng(0)
+    collector = Collector(
+        4,
+        max_plies=400,
+        gamma=0.99,
+        material_shaping=1.0,
+        random_opponent_envs=0,
+        seed=0,
+        start_sfens=[BLACK_AHEAD],
+    )
+    roll = Rollout.empty(6, 4, 46, 13527)
+
+    def no_mate(game):  # random, but never the mate: the game goes on
+        from trainer.shogi.movers import mate_in_one
+
+        mate = mate_in_one(game)
+        legal = [m for m in game.legal_moves() if m != mate]
+        return legal[int(rng.integers(len(legal)))]
+
+    collector.collect(roll, _scripted_actor(collector, no_mate), lambda obs: torch.zeros(obs.shape[0]))
+    assert not (roll.terminated | roll.truncated).any()
+    assert roll.potentials[0].min() > 0.5  # Black (to move at t=0) is far ahead: phi = material / 100
+    assert torch.allclose(roll.potentials[1], roll.next_potentials[0])  # the same state, its mover's view
+    assert roll.rewards.abs().max() > 0  # shaping is on
+    _, targets = roll.advantages(0.99, 0.95, exact_potential=True)
+    assert torch.allclose(targets, torch.zeros_like(targets), atol=1e-6)
+
+
+def test_mating_far_ahead_is_worth_a_whole_win_and_the_cap_can_be_a_draw():
+    from trainer.shogi.movers import mate_in_one
+
+    for cap_is_draw in (False, True):
+        collector = Collector(
+            2,
+            max_plies=400,
+            gamma=0.99,
+            material_shaping=1.0,
+            random_opponent_envs=0,
+            seed=0,
+            start_sfens=[BLACK_AHEAD, WHITE_AHEAD],
+            cap_is_draw=cap_is_draw,
+        )
+        roll = Rollout.empty(1, 2, 46, 13527)
+        collector.collect(
+            roll, _scripted_actor(collector, mate_in_one), lambda obs: torch.zeros(obs.shape[0])
+        )
+        assert roll.terminated[0].all() and torch.all(roll.next_potentials[0] == 0)
+        _, targets = roll.advantages(0.99, 0.95, exact_potential=True)
+        assert torch.allclose(targets[0], torch.ones(2))  # not 1 - phi: the whole win
+        _, shaped = roll.advantages(0.99, 0.95)
+        assert torch.allclose(shaped[0], 1 - roll.potentials[0])  # the shaped value: 1 - phi
+    # At the cap: a terminated draw with no bootstrap when asked, else a truncation bootstrapped.
+    for cap_is_draw in (False, True):
+        collector = Collector(
+            2,
+            max_plies=1,
+            gamma=0.99,
+            material_shaping=1.0,
+            random_opponent_envs=0,
+            seed=0,
+            start_sfens=[BLACK_AHEAD],
+            cap_is_draw=cap_is_draw,
+        )
+        roll = Rollout.empty(1, 2, 46, 13527)
+        first = lambda g: next(m for m in g.legal_moves() if m != mate_in_one(g))  # noqa: E731
+        collector.collect(
+            roll, _scripted_actor(collector, first), lambda obs: torch.full((obs.shape[0],), 0.5)
+        )
+        assert roll.terminated[0].all() == cap_is_draw and roll.truncated[0].all() != cap_is_draw
+        _, targets = roll.advantages(0.99, 0.95, exact_potential=True)
+        expected = 0.0 if cap_is_draw else -0.99 * 0.5  # the draw, or the opponent's value negated
+        assert torch.allclose(targets[0], torch.full((2,), expected), atol=1e-6)
+
+
+def test_match_counts_mate_in_one_chances_and_conversions():
+    """The greedy mover plays every mate in one cshogi finds, so as the agent it converts them all;
+    a random agent misses most. Undecided = draws (cap or sennichite) over games."""
+    greedy = play_match(greedy_mover, random_mover, 12, max_plies=300, parallel=6, seed=3)
+    assert greedy.mate_chances > 0 and greedy.conversion == 1.0
+    assert greedy.mates_played == greedy.mate_chances
+    rand = play_match(random_mover, random_mover, 6, max_plies=120, parallel=6, seed=3)
+    assert rand.mates_played <= rand.mate_chances
+    assert rand.undecided == rand.draws / rand.games
+    start = play_match(random_mover, random_mover, 2, max_plies=40, parallel=2, seed=0, book=[BLACK_AHEAD])
+    assert start.mate_chances >= 1  # the agent is Black in game 0 and has G*5b on its first move
+    d = start.as_dict()
+    assert {"undecided", "conversion", "mate_chances", "mates_played"} <= d.keys()
+
+
+def test_the_shown_chance_favours_the_side_far_ahead_after_learning_from_its_games():
+    """The whole chain with the default `value_target = "shaped"`: the collector's targets from
+    far-ahead positions (half the games mated at once, half going on), a value head fitted to them by
+    the PPO update, and the winning chance the pages show (`analyse` with the run's potential). The
+    head alone reads Black's crushing position as lost (what the pages used to show); plus the
+    potential, Black ahead reads above one half and White ahead below."""
+    from trainer.insight import analyse
+    from trainer.model import ModelArgs, build_model
+    from trainer.ppo import PPOSettings, ppo_update
+    from trainer.shogi.actions import moves_to_actions
+    from trainer.shogi.movers import mate_in_one
+
+    starts = [BLACK_AHEAD, BLACK_AHEAD, WHITE_AHEAD, WHITE_AHEAD]
+    collector = Collector(
+        4, max_plies=400, gamma=0.99, material_shaping=1.0, random_opponent_envs=0, seed=0, start_sfens=starts
+    )
+
+    def act(obs, mask):
+        games = collector.selfplay.games
+        moves = [
+            mate_in_one(g) if i % 2 == 0 else next(m for m in g.legal_moves() if m != mate_in_one(g))
+            for i, g in enumerate(games)
+        ]
+        actions = moves_to_actions(np.array(moves), np.array([g.turn == 1 for g in games]))
+        return torch.from_numpy(actions), torch.zeros(4), torch.zeros(4)
+
+    roll = Rollout.empty(1, 4, 46, 13527)
+    collector.collect(roll, act, lambda obs: torch.zeros(obs.shape[0]))
+    advantages, targets = roll.advantages(0.99, 0.95)
+    assert (targets[0] < 0).all()  # 1 - phi and about -phi: the shaped value of a crushing position
+
+    torch.manual_seed(0)
+    model = build_model(ModelArgs(depth=1, width=8, value_hidden=8))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    settings = PPOSettings(update_epochs=1, minibatch_size=4, clip_vloss=False, ent_coef=0.0)
+    for _ in range(40):
+        ppo_update(
+            model, opt, list(model.parameters()), roll, advantages, targets, settings, torch.Generator()
+        )
+    model.eval()
+    head_only = analyse(model, Game(BLACK_AHEAD)).insight
+    assert head_only.black_win < 0.5  # the bug this fixes: crushing shown as losing
+    black = analyse(model, Game(BLACK_AHEAD), potential=0.01).insight
+    white = analyse(model, Game(WHITE_AHEAD), potential=0.01).insight
+    assert black.black_win > 0.9 and white.black_win < 0.1
+    assert black.value_head == pytest.approx(head_only.value)

@@ -22,7 +22,7 @@ TINY = [
     "model.preset='custom'", "model.depth=1", "model.width=8", "model.value_hidden=8", "env.num_envs=8",
     "env.max_plies=6", "ppo.num_steps=8", "ppo.minibatch_size=32", "eval.every_updates=0",
     "checkpoint.every_updates=2", "live.move_interval_s=0.05", "run.threads=1",
-    "curriculum.random_opponent_envs=0",
+    "curriculum.random_opponent_envs=0", "compile.mode='off'",
 ]  # fmt: skip
 
 

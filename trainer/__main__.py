@@ -69,6 +69,22 @@ def _add_bench(sub) -> None:
     learn.add_argument("--games", type=int, default=200)
     learn.add_argument("--run-dir", help="override the config's run.run_dir")
     learn.add_argument("--fresh", action="store_true", help="delete the run dir first")
+    learn.add_argument(
+        "--snapshot-every",
+        type=float,
+        default=0.0,
+        help="also keep minute_<M>.pt every M minutes (the curve)",
+    )
+    learn.add_argument(
+        "--score-at",
+        type=float,
+        action="append",
+        default=[],
+        help="also score the minute_<M>.pt snapshot like the final one (repeatable), e.g. 30 in a 2-hour run",
+    )
+    learn.add_argument(
+        "--engine-games", type=int, default=40, help="games per engine rung in the final scoring"
+    )
     learn.add_argument("--json", action="store_true")
     ins = bench_sub.add_parser("insight", help="per-move insight cost as a ratio to a plain forward pass")
     ins.add_argument("--presets", default="cpu-small,production")
@@ -127,7 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         from trainer.bench import bench_learn, print_result
 
         result = bench_learn(
-            args.config, minutes=args.minutes, games=args.games, run_dir=args.run_dir, fresh=args.fresh
+            args.config,
+            minutes=args.minutes,
+            games=args.games,
+            run_dir=args.run_dir,
+            fresh=args.fresh,
+            snapshot_every=args.snapshot_every,
+            score_at=args.score_at,
+            engine_games=args.engine_games,
         )
         print_result(result, args.json)
         return 0

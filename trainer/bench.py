@@ -178,10 +178,20 @@ def bench_train(
 
 
 def bench_learn(
-    config_path: str, *, minutes: float | None, games: int, run_dir: str | None, fresh: bool
+    config_path: str,
+    *,
+    minutes: float | None,
+    games: int,
+    run_dir: str | None,
+    fresh: bool,
+    snapshot_every: float = 0.0,
+    score_at: list[float] | None = None,
+    engine_games: int = 40,
 ) -> dict:
     """Train from `config_path` for its minutes, then score the final checkpoint over `games` games
-    against the random mover, the greedy mover and the 5-minute snapshot; report the curve."""
+    against the random mover, the greedy mover, every engine rung and the 5-minute snapshot; report
+    the curve. `snapshot_every` keeps a snapshot every so many minutes; `score_at` scores some of them
+    the same way (e.g. the 30-minute point of a 2-hour run)."""
     import shutil
     from pathlib import Path
 
@@ -190,42 +200,75 @@ def bench_learn(
     from trainer.loop import train
 
     cfg = load_config(config_path, run__minutes=minutes, run__run_dir=run_dir)
-    if 5.0 not in cfg.checkpoint.at_minutes:
-        cfg.checkpoint.at_minutes = [*cfg.checkpoint.at_minutes, 5.0]
+    marks = {5.0, *cfg.checkpoint.at_minutes, *(score_at or [])}
+    if snapshot_every and cfg.run.minutes:
+        marks |= {snapshot_every * k for k in range(1, int(cfg.run.minutes / snapshot_every) + 1)}
+    cfg.checkpoint.at_minutes = sorted(m for m in marks if not cfg.run.minutes or m <= cfg.run.minutes)
     if fresh and Path(cfg.run.run_dir).exists():
         shutil.rmtree(cfg.run.run_dir)
     result = train(cfg, progress=True)
-    five = Path(cfg.run.run_dir) / "checkpoints" / "minute_5.pt"
-    final = evaluate_checkpoint(
-        result.checkpoint,
-        games=games,
-        max_plies=cfg.eval.max_plies,
-        against=[str(five)] if five.exists() else [],
-        seed=12345,
-        threads=cfg.run.threads,
-        records_path=str(Path(cfg.run.run_dir) / "games" / "final_eval.jsonl"),
-        ladder=True,
-        probe_positions=120,
-        engine_games=40,
-    )
+    ckpts = Path(cfg.run.run_dir) / "checkpoints"
+    five = ckpts / "minute_5.pt"
+
+    def score(path: str, name: str) -> dict:
+        final = evaluate_checkpoint(
+            path,
+            games=games,
+            max_plies=cfg.eval.max_plies,
+            against=[str(five)] if five.exists() and path != str(five) else [],
+            seed=12345,
+            threads=cfg.run.threads,
+            records_path=str(Path(cfg.run.run_dir) / "games" / f"{name}_eval.jsonl"),
+            ladder=True,
+            probe_positions=120,
+            engine_games=engine_games,
+        )
+        matches = final["matches"]
+        both = [matches[k] for k in ("random", "greedy")]
+        chances = sum(m["mate_chances"] for m in both)
+        return {
+            "checkpoint": path,
+            "update": final["update"],
+            "samples": final["samples"],
+            "score_vs_random": matches["random"]["score"],
+            "undecided_vs_random": matches["random"]["undecided"],
+            "score_vs_greedy": matches["greedy"]["score"],
+            "score_vs_5min": matches[str(five)]["score"] if str(five) in matches else None,
+            "mate_conversion": sum(m["mates_played"] for m in both) / chances if chances else None,
+            "mate_chances": chances,
+            "matches": matches,
+            "ladder": final["ladder"],
+        }
+
+    scored = {f"minute_{m:g}": score(str(ckpts / f"minute_{m:g}.pt"), f"minute_{m:g}") for m in score_at or []
+              if (ckpts / f"minute_{m:g}.pt").exists()}  # fmt: skip
+    final = score(result.checkpoint, "final")
     curve = []
+    start = None
     with open(Path(cfg.run.run_dir) / "metrics.jsonl") as f:
         for line in f:
             m = json.loads(line)
+            start = start if start is not None else m["time"]
             if "eval/vs_random" in m:
                 curve.append(
                     {
                         "update": m["update"],
                         "samples": m["perf/samples"],
+                        "minutes": round((m["time"] - start) / 60, 1),  # wall clock from the first update
                         "vs_random": m["eval/vs_random"],
                         "vs_greedy": m["eval/vs_greedy"],
+                        "undecided_vs_random": m.get("eval/vs_random_undecided"),
+                        "mate_conversion": m.get("eval/mate_conversion"),
                         "elo": round(m["eval/elo"], 1),
                         "ladder_elo": m.get("eval/ladder_elo"),
                         "ladder_elo_error": m.get("eval/ladder_elo_error"),
                         "accuracy": m.get("eval/accuracy"),
+                        "entropy": m.get("losses/entropy"),
+                        "value_loss": m.get("losses/value"),
+                        "approx_kl": m.get("ppo/approx_kl"),
+                        "pool_score": m.get("pool/score"),
                     }
                 )
-    matches = final["matches"]
     return {
         "benchmark": "learn",
         "config": config_path,
@@ -233,11 +276,9 @@ def bench_learn(
         "updates": result.updates,
         "samples": result.samples,
         "final_games": games,
-        "score_vs_random": matches["random"]["score"],
-        "score_vs_greedy": matches["greedy"]["score"],
-        "score_vs_5min": matches[str(five)]["score"] if str(five) in matches else None,
-        "matches": matches,
-        "ladder": final["ladder"],
+        "compile": result.compile_status.get("state"),
+        **{k: v for k, v in final.items() if k != "checkpoint"},
+        "scored_snapshots": scored,
         "curve": curve,
     }
 

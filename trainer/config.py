@@ -76,21 +76,44 @@ class RewardSection(Section):
     material_shaping: float = Field(1.0, ge=0.0, le=1.0)
     """Potential-based shaping: coefficient on the material balance (pawn = 1 / 100). 0 disables it.
     Evaluation always uses the plain game result."""
+    value_target: Literal["shaped", "result"] = "shaped"
+    """What the value head learns. `shaped`: the shaped value (expected result minus the material
+    potential), GAE's baseline as it stands; the pages show it plus the potential. `result`: the
+    expected result itself, the baseline being value minus the exact potential, which cancels the
+    shaping out of every TD error (measured: converts mates but stops valuing material)."""
+    cap_is_draw: bool = True
+    """End a game at the ply cap as a draw (no bootstrap) instead of a truncation. The observation
+    carries the plies played, so the cap is part of the game the agent sees, and evaluation scores it
+    as a draw (measured: more wins and fewer unfinished games against the random mover)."""
 
 
 class CurriculumSection(Section):
     random_opponent_envs: int = Field(96, ge=0, le=4096)
     """Extra envs where the agent plays one side and a uniform-random mover the other."""
+    pool_envs: int = Field(0, ge=0, le=4096)
+    """Extra envs where the agent plays a frozen past version of itself (fictitious self-play)."""
+    pool_size: int = Field(5, ge=1, le=100)
+    """Past snapshots kept in the pool (`pool_<update>.pt` in the checkpoint folder)."""
+    pool_every_updates: int = Field(25, ge=1)
+    """Add the current weights to the pool this often."""
+    pool_refresh_updates: int = Field(5, ge=1)
+    """Draw the pool envs' opponent afresh from the pool this often."""
 
 
 class CompileSection(Section):
-    mode: str = "off"
+    mode: str = "default"
     """off / default / reduce-overhead / max-autotune; a failure or mismatch falls back to eager."""
     tolerance: float = Field(1e-3, gt=0)
+    background: bool = True
+    """Start eager and compile in a thread, switching once the compiled copy validates against
+    eager; False compiles before the first update (the run waits for it)."""
 
 
 class CheckpointSection(Section):
     every_updates: int = Field(20, ge=1)
+    every_minutes: float = Field(2.0, ge=0.0)
+    """Also save `latest.pt` once this much time has passed since the last save, so a kill costs at
+    most about this much learning; 0 = by updates only."""
     keep: int = Field(3, ge=1)
     """Periodic checkpoints kept besides `latest.pt` and the milestone snapshots."""
     at_minutes: list[float] = []
@@ -161,7 +184,7 @@ class TrainConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        batch = (self.env.num_envs + self.curriculum.random_opponent_envs) * self.ppo.num_steps
+        batch = self.batch_size
         if batch % self.ppo.minibatch_size:
             raise ValueError(
                 f"ppo.minibatch_size: must divide the batch (num_envs + curriculum envs) * num_steps"
@@ -172,8 +195,14 @@ class TrainConfig(Section):
         return self
 
     @property
+    def total_envs(self) -> int:
+        """Self-play, random-opponent and pool envs together."""
+        c = self.curriculum
+        return self.env.num_envs + c.random_opponent_envs + c.pool_envs
+
+    @property
     def batch_size(self) -> int:
-        return (self.env.num_envs + self.curriculum.random_opponent_envs) * self.ppo.num_steps
+        return self.total_envs * self.ppo.num_steps
 
 
 class ConfigError(ValueError):

@@ -65,8 +65,13 @@ class Analysis:
     probs: torch.Tensor  # (13527,) softmax of logits
 
 
-def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5) -> Analysis:
-    """Insight into `game`'s current position (which must not be over) from `model` in eval mode."""
+def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5, potential: float = 0.0) -> Analysis:
+    """Insight into `game`'s current position (which must not be over) from `model` in eval mode.
+
+    `potential` is the material-shaping coefficient per pawn when the value head learned the shaped
+    value (expected result minus potential, `reward.value_target = "shaped"`): the value shown, and
+    the winning chance made from it, is the head's output plus that potential, i.e. the expected
+    result. 0 when the head learned the result itself or there is no shaping."""
     assert not game.is_over, "no insight for a finished game"
     start = time.perf_counter()
     white = game.turn == WHITE
@@ -115,7 +120,12 @@ def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5) -> Analysis:
     saliency = grad.detach().float().cpu()[0].abs().sum(0).flatten().numpy()
     mass = _policy_mass(probs)
 
-    v = float(value.detach())
+    head = float(value.detach())
+    v = head
+    if potential:
+        from trainer.selfplay import material  # the same potential the collector shaped with
+
+        v = head + potential * float(material(obs.detach().cpu().numpy())[0])
     maps = Maps(
         se_attention=[_unit(m) for m in se_maps],
         se_attention_mean=_unit(np.mean([m / m.max() if m.max() > 0 else m for m in se_maps], axis=0))
@@ -128,7 +138,8 @@ def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5) -> Analysis:
     insight = Insight(
         top=top,
         value=max(-1.0, min(1.0, v)),
-        black_win=(1.0 + (-v if white else v)) / 2.0,
+        value_head=max(-2.0, min(2.0, head)),
+        black_win=(1.0 + (-max(-1.0, min(1.0, v)) if white else max(-1.0, min(1.0, v)))) / 2.0,
         maps=maps,
         phase=game_phase(game),
         think_ms=(time.perf_counter() - start) * 1000.0,

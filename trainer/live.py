@@ -48,6 +48,9 @@ class Live:
         self.update = start_update
         self.samples = 0
         self.state = "starting"
+        from trainer.compile import CompileStatus
+
+        self.network = CompileStatus(**record["compile"]).describe() if record.get("compile") else None
         self.detector = MilestoneDetector()
         self.showcase = (
             Showcase(
@@ -57,6 +60,7 @@ class Live:
                 temperature=live.temperature,
                 max_plies=cfg.env.max_plies * 2,
                 seed=cfg.run.seed,
+                potential=shown_potential(cfg),
             )
             if live.showcase
             else None
@@ -140,6 +144,10 @@ class Live:
                     accuracy=metrics.get("eval/accuracy"),
                     move_loss=metrics.get("eval/move_loss"),
                     engine_status=self.record.get("engines", {}).get("status"),
+                    undecided_vs_random=_finite(metrics.get("eval/vs_random_undecided")),
+                    undecided_vs_greedy=_finite(metrics.get("eval/vs_greedy_undecided")),
+                    mate_conversion=_finite(metrics.get("eval/mate_conversion")),
+                    mate_chances=metrics.get("eval/mate_chances"),
                 ),
             )
         published = self._publish_eval_games(eval_games)
@@ -220,5 +228,22 @@ class Live:
                 weights_version=show.weights_version if show else 0,
                 showcase=show.state if show else "stopped",
                 move_interval_s=show.interval_s if show else self.record["config"]["live"]["move_interval_s"],
+                network=self.network,
             ),
         )
+
+    def set_compile(self, status) -> None:
+        """The background compile finished: the next hello and every status say what runs now."""
+        self.record["compile"] = status.as_dict()
+        self.network = status.describe()
+        self._status()
+
+
+def _finite(x) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def shown_potential(cfg: TrainConfig) -> float:
+    """The potential coefficient the shown value adds to the head's output (0 when the head learned
+    the result itself, or without shaping)."""
+    return cfg.reward.material_shaping / 100.0 if cfg.reward.value_target == "shaped" else 0.0

@@ -25,7 +25,7 @@ from trainer.checkpoint import (
     rng_state,
     save_checkpoint,
 )
-from trainer.compile import compile_model
+from trainer.compile import BackgroundCompile, compile_model
 from trainer.config import ConfigError, TrainConfig
 from trainer.evaluate import LadderEval, elo_from_score, network_mover, play_match
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
@@ -124,7 +124,7 @@ def train(
 ) -> TrainResult:
     """Train until `cfg.run.updates` or `cfg.run.minutes` (or a stop signal); returns a summary.
     With `cfg.live.server_url`, metrics, evaluations, milestones and the showcase game are published."""
-    stop = stop or StopFlag()
+    stop = stop if stop is not None else StopFlag()  # an unset flag is falsy: `or` would drop it
     previous_handlers = _install_signal_handlers(stop)
     try:
         return _train(cfg, resume=resume, stop=stop, progress=progress, token=token)
@@ -149,7 +149,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.ppo.learning_rate, eps=1e-5)
     start_update, samples_done, elapsed_before = 0, 0, 0.0
     elo_state = {"elo": None, "snapshot": None}
-    resumed_from = None
+    resumed_from = resumed_run_id = None
     latest = ckpt_dir / "latest.pt"
     if resume and latest.exists():
         data = load_checkpoint(latest, model_args=asdict(margs))  # tensors land on the CPU
@@ -160,13 +160,27 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         elo_state = data.get("elo_state", elo_state)
         restore_rng(data["rng"], np_rng)
         resumed_from = str(latest)
+        resumed_run_id = data.get("run_id")
+        _drop_metrics_after(run_dir / "metrics.jsonl", start_update)
 
-    n_envs = cfg.env.num_envs + cfg.curriculum.random_opponent_envs
+    n_envs = cfg.total_envs
+    pool = None
+    if cfg.curriculum.pool_envs:
+        from trainer.league import OpponentPool
+
+        pool = OpponentPool(
+            ckpt_dir, model, model_args=asdict(margs), size=cfg.curriculum.pool_size, device=device,
+            seed=cfg.run.seed + start_update,
+        )  # fmt: skip
+        pool.refresh(model)
     collector = Collector(
         cfg.env.num_envs,
         max_plies=cfg.env.max_plies,
         gamma=cfg.ppo.gamma,
         material_shaping=cfg.reward.material_shaping,
+        cap_is_draw=cfg.reward.cap_is_draw,
+        pool_envs=cfg.curriculum.pool_envs,
+        pool_opponent=pool.opponent if pool else None,
         random_opponent_envs=cfg.curriculum.random_opponent_envs,
         seed=int(np_rng.integers(2**31)),
         start_sfens=cfg.env.start_sfens or None,
@@ -175,26 +189,52 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     mb = cfg.ppo.minibatch_size
     train_obs = torch.from_numpy(np.resize(sample_obs, (mb, *sample_obs.shape[1:])))
     train_mask = torch.from_numpy(np.resize(sample_mask, (mb, *sample_mask.shape[1:])))
-    compiled = compile_model(
-        model,
-        cfg.compile.mode,
+    samples = (
         (torch.from_numpy(sample_obs.copy()).to(device), torch.from_numpy(sample_mask.copy()).to(device)),
         (train_obs.to(device), train_mask.to(device)),
-        tolerance=cfg.compile.tolerance,
     )
+    weights_lock = threading.Lock()  # held while the optimizer changes the weights
+    background = None
+    if cfg.compile.background and cfg.compile.mode != "off":
+        compiled = compile_model(model, "off", *samples)  # eager until the compiled copy is ready
+        background = BackgroundCompile(
+            model, cfg.compile.mode, *samples, tolerance=cfg.compile.tolerance, lock=weights_lock
+        )
+        compiled.status = background.status
+    else:
+        compiled = compile_model(model, cfg.compile.mode, *samples, tolerance=cfg.compile.tolerance)
 
     started_at = time.time()
     ladder = LadderEval(cfg.engines) if cfg.eval.every_updates else None
     if ladder is not None and ladder.status:
         print(f"engines: {ladder.status} (the ladder Elo and the accuracy curve are off)", file=sys.stderr)
     record = {
-        "run_id": f"{run_dir.name}-{int(started_at)}",
+        # A resumed run keeps its id, so the server's curves (keyed by run and update) continue.
+        "run_id": resumed_run_id or f"{run_dir.name}-{int(started_at)}",
         "config": cfg.model_dump(),
         "model_args": asdict(margs),
         "parameters": count_parameters(model),
         "compile": compiled.status.as_dict(),
-        "reward": {"plain_result": True, "material_shaping": cfg.reward.material_shaping},
-        "curriculum": {"random_opponent_envs": cfg.curriculum.random_opponent_envs},
+        "reward": {
+            "plain_result": True,
+            "material_shaping": cfg.reward.material_shaping,
+            "cap_is_draw": cfg.reward.cap_is_draw,
+            "value_target": cfg.reward.value_target,
+            "shown_value": "value head + material potential"
+            if cfg.reward.value_target == "shaped" and cfg.reward.material_shaping
+            else "value head",
+        },
+        "curriculum": {
+            "random_opponent_envs": cfg.curriculum.random_opponent_envs,
+            "pool_envs": cfg.curriculum.pool_envs,
+            "pool_size": cfg.curriculum.pool_size,
+        },
+        # Who the training games are against, as shares of the envs.
+        "opponent_mix": {
+            "self": cfg.env.num_envs / n_envs,
+            "random": cfg.curriculum.random_opponent_envs / n_envs,
+            "past_self": cfg.curriculum.pool_envs / n_envs,
+        },
         "threads": torch.get_num_threads(),
         "device": str(device),
         "torch": torch.__version__,
@@ -263,8 +303,12 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 "model_args": asdict(margs),
                 "rng": rng_state(np_rng),
                 "elo_state": elo_state,
+                "run_id": record["run_id"],
             },
         )
+
+    every_s = cfg.checkpoint.every_minutes * 60
+    last_save = time.monotonic()
 
     try:
         with metrics_path.open("a") as metrics_file:
@@ -282,30 +326,45 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
+                if background is not None and (done := background.poll()) is not None:
+                    background = None
+                    compiled = _switch_compiled(compiled, done, record, run_dir, live)
+                    infer, train_fwd = compiled.infer_forward, compiled.train_forward
+                    act = sampling_actor(infer, device)
                 model.eval()
                 stats = collector.collect(rollout, act, value_of)
-                advantages, returns = rollout.advantages(cfg.ppo.gamma, cfg.ppo.gae_lambda)
+                advantages, returns = rollout.advantages(
+                    cfg.ppo.gamma, cfg.ppo.gae_lambda, exact_potential=cfg.reward.value_target == "result"
+                )
                 model.train()
                 t_update = time.perf_counter()
-                metrics = ppo_update(
-                    train_fwd,
-                    optimizer,
-                    list(model.parameters()),
-                    rollout,
-                    advantages,
-                    returns,
-                    settings,
-                    generator,
-                )
+                with weights_lock:
+                    metrics = ppo_update(
+                        train_fwd,
+                        optimizer,
+                        list(model.parameters()),
+                        rollout,
+                        advantages,
+                        returns,
+                        settings,
+                        generator,
+                    )
                 update_s = time.perf_counter() - t_update
                 update += 1
                 samples_done += stats.steps
                 metrics.update(_selfplay_metrics(stats.episodes, stats.vs_opponent))
+                if pool is not None:
+                    metrics.update(_pool_metrics(stats.vs_pool, pool))
+                    if update % cfg.curriculum.pool_every_updates == 0:
+                        pool.add(snapshot, update)
+                    if update % cfg.curriculum.pool_refresh_updates == 0:
+                        pool.refresh(model)
                 metrics["ppo/lr"] = lr
                 metrics["perf/sps"] = stats.steps / (stats.seconds + update_s)
                 metrics["perf/collect_sps"] = stats.steps / stats.seconds
                 metrics["perf/update_sps"] = stats.steps * settings.update_epochs / update_s
                 metrics["perf/samples"] = samples_done
+                metrics["perf/compiled"] = float(compiled.status.compiled)  # which network ran this update
 
                 eval_games: list[dict] = []
                 if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
@@ -330,6 +389,10 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                     checkpoint_path = snapshot(latest)
                     snapshot(ckpt_dir / f"update_{update:06d}.pt")
                     prune(ckpt_dir, cfg.checkpoint.keep)
+                    last_save = time.monotonic()
+                elif every_s and time.monotonic() - last_save >= every_s:
+                    checkpoint_path = snapshot(latest)
+                    last_save = time.monotonic()
     finally:
         if live is not None:
             live.stop()
@@ -367,6 +430,12 @@ def _evaluate(
         "eval/vs_random": vs_random.score,
         "eval/vs_greedy": vs_greedy.score,
         "eval/vs_random_wins": vs_random.wins,
+        "eval/vs_random_undecided": vs_random.undecided,
+        "eval/vs_greedy_undecided": vs_greedy.undecided,
+        "eval/mate_chances": vs_random.mate_chances + vs_greedy.mate_chances,
+        "eval/mate_conversion": _ratio(
+            vs_random.mates_played + vs_greedy.mates_played, vs_random.mate_chances + vs_greedy.mate_chances
+        ),
         "eval/vs_random_mate_rate": vs_random.reasons.get("checkmate", 0) / vs_random.games,
         "eval/vs_random_mate_wins": sum(
             r["outcome"] == "win" and r["reason"] == "checkmate" for r in vs_random.records
@@ -413,6 +482,61 @@ def _evaluate(
         for game in games:
             f.write(json.dumps(game) + "\n")
     return out, games
+
+
+def _switch_compiled(eager, done, record, run_dir, live):
+    """The background compile finished: use its copies if they validated, else stay eager with its
+    reason. Either way the run record and the server hear which network is running."""
+    status = done.status
+    chosen = done if status.compiled else eager
+    chosen.status = status
+    record["compile"] = status.as_dict()
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+    print(f"compile: {status.describe()}", file=sys.stderr)
+    if live is not None:
+        live.set_compile(status)
+    return chosen
+
+
+def _pool_metrics(vs_pool, pool) -> dict:
+    """Games against the past self this update, the agent's score in them, and who it was."""
+    out: dict[str, float] = {
+        "pool/opponent_update": float(pool.opponent.update) if pool.opponent.update is not None else -1.0,
+        "pool/snapshots": len(pool.snapshots()),
+        "pool/skipped": len(pool.skipped),
+    }
+    if vs_pool:
+        score = [1.0 if e.winner == colour else 0.5 if e.winner is None else 0.0 for e, colour in vs_pool]
+        out["pool/games"] = len(vs_pool)
+        out["pool/score"] = float(np.mean(score))
+    return out
+
+
+def _drop_metrics_after(path: Path, update: int) -> None:
+    """A resumed run repeats the updates after its checkpoint: drop their old lines (rewritten
+    atomically), so `metrics.jsonl` holds each update number once."""
+    if not path.exists():
+        return
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            number = json.loads(line)["update"]
+        except (ValueError, KeyError, TypeError):
+            dropped += 1  # a line cut short by the kill
+            continue
+        if number <= update:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+        print(f"resume: dropped {dropped} metrics lines after update {update}", file=sys.stderr)
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else float("nan")
 
 
 def _progress(update: int, total: int | None, m: dict) -> None:

@@ -5,6 +5,14 @@ from the view of the player who just moved. In self-play the state after a move 
 opponent, so its value enters the TD error negated; `next_sign[t]` is -1 there and +1 where the same
 player moves again (a curriculum env where a scripted opponent's reply happens inside the step).
 Termination uses no bootstrap; truncation bootstraps from the value of the final position.
+
+Reward shaping is potential-based (Ng et al. 1999): the shaped reward is r + gamma * phi(s') - phi(s)
+with phi = 0 at a terminal state, so the shaped return telescopes to the plain discounted return minus
+phi(s), and the shaped value is exactly V(s) - phi(s). Two ways to use it (`exact_potential`):
+- False (the default): the value head learns the shaped value V - phi, as GAE's baseline. What the
+  pages show as a winning chance is that value plus phi (`trainer.insight`), the expected result.
+- True: the value head learns V itself and the baseline is V - phi with phi computed exactly. Then
+  the shaping cancels out of every TD error (gamma V(s') - V(s) is left), i.e. it no longer teaches.
 """
 
 from __future__ import annotations
@@ -63,6 +71,8 @@ class Rollout:
     next_sign: torch.Tensor  # (T, N) +1 or -1
     terminated: torch.Tensor  # (T, N) bool
     truncated: torch.Tensor  # (T, N) bool
+    potentials: torch.Tensor  # (T, N) phi(s_t) from the mover's view (0 without shaping)
+    next_potentials: torch.Tensor  # (T, N) phi of the state reached, from whoever moves there
 
     @classmethod
     def empty(cls, steps: int, envs: int, n_planes: int, n_actions: int) -> Rollout:
@@ -78,24 +88,42 @@ class Rollout:
             next_sign=torch.full((steps, envs), -1.0),
             terminated=torch.zeros(steps, envs, dtype=torch.bool),
             truncated=torch.zeros(steps, envs, dtype=torch.bool),
+            potentials=torch.zeros(steps, envs, **f),
+            next_potentials=torch.zeros(steps, envs, **f),
         )
 
     @property
     def size(self) -> int:
         return self.actions.numel()
 
-    def advantages(self, gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """GAE over this rollout: (advantages, returns)."""
-        return gae(
+    def advantages(
+        self, gamma: float, gae_lambda: float, *, exact_potential: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE over this rollout: (advantages, value targets). With `exact_potential` the value head
+        learns the unshaped V and the baseline is V - phi (shaped return + phi(s) = advantage + V(s));
+        otherwise the head's values are the shaped baseline itself."""
+        if not exact_potential:
+            return gae(
+                self.rewards,
+                self.values,
+                self.next_values,
+                self.next_sign,
+                self.terminated,
+                self.truncated,
+                gamma,
+                gae_lambda,
+            )
+        advantages, _ = gae(
             self.rewards,
-            self.values,
-            self.next_values,
+            self.values - self.potentials,
+            self.next_values - self.next_potentials,
             self.next_sign,
             self.terminated,
             self.truncated,
             gamma,
             gae_lambda,
         )
+        return advantages, advantages + self.values
 
 
 @dataclass

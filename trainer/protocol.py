@@ -72,8 +72,11 @@ class Maps(Payload):
 
 class Insight(Payload):
     top: list[TopMove] = Field(max_length=5)
-    value: float = Field(ge=-1.0, le=1.0)  # from the side to move's view
+    # The expected game result from the side to move's view: the value head plus the material
+    # potential where the head learned the shaped value (see trainer.insight.analyse).
+    value: float = Field(ge=-1.0, le=1.0)
     black_win: Prob  # (value from Black's view + 1) / 2
+    value_head: float | None = Field(None, ge=-2.0, le=2.0)  # the head's own output, before that
     maps: Maps
     phase: Literal["opening", "middlegame", "endgame"]
     think_ms: float = Field(ge=0.0)
@@ -86,6 +89,7 @@ class InsightSummary(Payload):
     top: list[TopMove] = Field(max_length=5)
     value: float = Field(ge=-1.0, le=1.0)
     black_win: Prob
+    value_head: float | None = Field(None, ge=-2.0, le=2.0)
     phase: Literal["opening", "middlegame", "endgame"]
     think_ms: float = Field(ge=0.0)
 
@@ -114,6 +118,7 @@ class Status(Payload):
     showcase: Literal["playing", "paused", "held", "stopped"]
     move_interval_s: float = Field(gt=0)
     dropped: dict[str, int] = {}  # publisher: messages dropped while the server was away, by type
+    network: str | None = Field(None, max_length=400)  # e.g. "compiled (default)", "eager, compiling ..."
 
 
 class Histogram(Payload):
@@ -157,6 +162,12 @@ class Eval(Payload):
     accuracy: float | None = Field(None, ge=0, le=100)
     move_loss: float | None = Field(None, ge=0, le=100)
     engine_status: str | None = Field(None, max_length=200)  # e.g. "no engine installed: ..."
+    # Finishing games: the share of games with no winner (ply cap or sennichite), and the agent's
+    # mate-in-one conversion (mates played / its turns with a mate in one) over both matches.
+    undecided_vs_random: Prob | None = None
+    undecided_vs_greedy: Prob | None = None
+    mate_conversion: Prob | None = None
+    mate_chances: int | None = Field(None, ge=0)
 
 
 class Milestone(Payload):

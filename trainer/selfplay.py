@@ -152,13 +152,16 @@ class OpponentEnv:
 @dataclass
 class CollectStats:
     episodes: list[Episode]
-    vs_opponent: list[tuple[Episode, int]]
+    vs_opponent: list[tuple[Episode, int]]  # against the random mover
     steps: int
     seconds: float
+    vs_pool: list[tuple[Episode, int]] = field(default_factory=list)  # against a past self
 
 
 class Collector:
-    """Fills a Rollout from `num_envs` self-play envs plus optional curriculum envs, in that order."""
+    """Fills a Rollout from `num_envs` self-play envs plus optional curriculum envs (against the
+    random mover) and pool envs (against `pool_opponent`, a past version of the agent), in that
+    order."""
 
     def __init__(
         self,
@@ -170,6 +173,9 @@ class Collector:
         random_opponent_envs: int,
         seed: int,
         start_sfens: list[str] | None = None,
+        cap_is_draw: bool = False,
+        pool_envs: int = 0,
+        pool_opponent: Mover | None = None,
     ):
         self.rng = np.random.default_rng(seed)
         self.selfplay = VecEnv(num_envs, max_plies=max_plies, start_sfen=start_sfens)
@@ -178,21 +184,28 @@ class Collector:
             if random_opponent_envs
             else None
         )
-        self.num_envs = num_envs + random_opponent_envs
+        if pool_envs and pool_opponent is None:
+            raise ValueError("pool_envs needs a pool_opponent")
+        self.pool = (
+            OpponentEnv(pool_envs, pool_opponent, self.rng, max_plies=max_plies) if pool_envs else None
+        )
+        self.num_envs = num_envs + random_opponent_envs + pool_envs
         self.gamma = gamma
         # Potential phi = coefficient * material balance / 100: taking a rook (balance +20) is worth
         # 0.2 x the coefficient, against 1 for winning the game.
         self.shaping = material_shaping / 100.0
+        self.cap_is_draw = cap_is_draw
         self.reason_counts: Counter[str] = Counter()
 
+    def _opponent_envs(self) -> list[OpponentEnv]:
+        return [e for e in (self.curriculum, self.pool) if e is not None]
+
     def observation(self) -> tuple[np.ndarray, np.ndarray]:
-        """The current (obs, mask) of every env: self-play first, then curriculum envs."""
-        if self.curriculum is None:
+        """The current (obs, mask) of every env: self-play first, then curriculum, then pool envs."""
+        groups = [self.selfplay, *self._opponent_envs()]
+        if len(groups) == 1:
             return self.selfplay.obs, self.selfplay.mask
-        return (
-            np.concatenate([self.selfplay.obs, self.curriculum.obs]),
-            np.concatenate([self.selfplay.mask, self.curriculum.mask]),
-        )
+        return np.concatenate([g.obs for g in groups]), np.concatenate([g.mask for g in groups])
 
     @torch.no_grad()
     def collect(self, rollout: Rollout, act: Callable, value_of: Callable) -> CollectStats:
@@ -201,6 +214,7 @@ class Collector:
         n_self = self.selfplay.num_envs
         episodes: list[Episode] = []
         vs_opponent: list[tuple[Episode, int]] = []
+        vs_pool: list[tuple[Episode, int]] = []
         T = rollout.actions.shape[0]
         obs, mask = self.observation()
         for t in range(T):
@@ -218,26 +232,36 @@ class Collector:
             terminated, truncated = [res.terminated], [res.truncated]
             final_obs, next_sign = [res.final_obs], [np.full(n_self, -1.0, np.float32)]
             episodes += res.episodes
-            if self.curriculum is not None:
-                cur = self.curriculum.step(a[n_self:])
+            start_env = n_self
+            for group in self._opponent_envs():
+                cur = group.step(a[start_env : start_env + group.num_envs])
+                start_env += group.num_envs
                 reward.append(cur.reward)
                 terminated.append(cur.terminated)
                 truncated.append(cur.truncated)
                 final_obs.append(cur.final_obs)
                 next_sign.append(cur.next_sign)
-                vs_opponent += cur.episodes
+                (vs_opponent if group is self.curriculum else vs_pool).extend(cur.episodes)
             reward = np.concatenate(reward)
             terminated, truncated = np.concatenate(terminated), np.concatenate(truncated)
             sign = np.concatenate(next_sign)
             obs, mask = self.observation()
             final = np.concatenate(final_obs) if len(final_obs) > 1 else final_obs[0]
 
+            if self.cap_is_draw and truncated.any():
+                # The ply cap ends the game as a draw: the observation shows the plies played, so
+                # the cap is part of the game the agent sees, and evaluation scores it as a draw.
+                terminated, truncated = terminated | truncated, np.zeros_like(truncated)
+
             if phi_before is not None:
                 # Potential-based shaping F = gamma * phi(s') - phi(s), phi from each mover's view;
                 # the potential of a terminal state is 0 so shaping cannot change who should win.
-                phi_next = np.where(truncated, material(final), material(obs)) * sign
+                # phi(s') from whoever moves there goes into the rollout for the shaped baseline.
+                phi_next = np.where(truncated, material(final), material(obs))
                 phi_next[terminated] = 0.0
-                reward = reward + self.shaping * (self.gamma * phi_next - phi_before)
+                reward = reward + self.shaping * (self.gamma * phi_next * sign - phi_before)
+                rollout.potentials[t] = torch.from_numpy(self.shaping * phi_before)
+                rollout.next_potentials[t] = torch.from_numpy(self.shaping * phi_next)
 
             rollout.rewards[t] = torch.from_numpy(reward.astype(np.float32))
             rollout.terminated[t] = torch.from_numpy(terminated)
@@ -256,4 +280,4 @@ class Collector:
         rollout.next_values[T - 1] = torch.where(live, tail, rollout.next_values[T - 1])
         for ep in episodes:
             self.reason_counts[ep.reason] += 1
-        return CollectStats(episodes, vs_opponent, T * self.num_envs, time.perf_counter() - start)
+        return CollectStats(episodes, vs_opponent, T * self.num_envs, time.perf_counter() - start, vs_pool)

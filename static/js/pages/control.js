@@ -130,7 +130,8 @@ function trainerLine() {
   return {
     onStatus(d) {
       el.textContent = `trainer ${d.state}, update ${d.update}, ${d.samples.toLocaleString()} samples;`
-        + ` showcase ${d.showcase}, ${d.move_interval_s} s per move`;
+        + ` showcase ${d.showcase}, ${d.move_interval_s} s per move`
+        + (d.network ? `; network ${d.network}` : "");
     },
     onTrainerStatus(d) {
       if (!d.connected) el.textContent = "no trainer connected";

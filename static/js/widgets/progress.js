@@ -17,10 +17,16 @@ export const SCORE_KEYS = ["eval/vs_random", "eval/vs_greedy", "eval/vs_previous
 export const ELO_KEY = "eval/elo";
 export const LADDER_KEY = "eval/ladder_elo";
 export const ACCURACY_KEY = "eval/accuracy";
-const EXTRA_KEYS = [LADDER_KEY, "eval/ladder_elo_error", ACCURACY_KEY, "eval/move_loss"];
+// Finishing games (per evaluation) and who the training games were against (per update).
+export const FINISH_KEYS = ["eval/mate_conversion", "eval/mate_chances", "eval/vs_random_undecided", "eval/vs_greedy_undecided"];
+export const MIX_KEYS = ["selfplay/games", "curriculum/games", "pool/games", "pool/opponent_update"];
+const MIX_WINDOW = 20;  // updates summed for the training-games line
+const EXTRA_KEYS = [LADDER_KEY, "eval/ladder_elo_error", ACCURACY_KEY, "eval/move_loss", ...FINISH_KEYS, ...MIX_KEYS];
 const EVAL_FIELDS = {  // `eval` message field -> metric key
   vs_random: "eval/vs_random", vs_greedy: "eval/vs_greedy", vs_previous: "eval/vs_previous", elo: ELO_KEY,
   ladder_elo: LADDER_KEY, ladder_elo_error: "eval/ladder_elo_error", accuracy: ACCURACY_KEY, move_loss: "eval/move_loss",
+  mate_conversion: "eval/mate_conversion", mate_chances: "eval/mate_chances",
+  undecided_vs_random: "eval/vs_random_undecided", undecided_vs_greedy: "eval/vs_greedy_undecided",
 };
 const ACC_COLOUR = "#f2b705";
 const RUNG_COLOUR = "rgba(160, 160, 160, 0.7)";
@@ -43,6 +49,8 @@ const MARKUP = `
 <div class="label">Score per evaluation (win 1, draw 0.5) by update</div>
 <div class="keys">${KEY_ROW}</div>
 <div class="scores"></div>
+<div class="label finish">Finishing games: <b class="conversion">none</b> <span class="undecided"></span></div>
+<div class="label mix">Training games: <b class="mix-text">none yet</b></div>
 <div class="label">Ladder Elo (random mover = 0, fitted against the engine rungs) <b class="elo-value">none</b></div>
 <div class="ladder-note"></div>
 <div class="elo"></div>
@@ -71,7 +79,7 @@ export function createProgress(root) {
   root.innerHTML = MARKUP;
   const scoresPlot = new uPlot(
     {
-      width: WIDTH, height: 130, legend: { show: false }, cursor: { show: false },
+      width: WIDTH, height: 108, legend: { show: false }, cursor: { show: false },
       scales: { x: { time: false }, y: { range: [0, 1] } },
       axes: [axis({ size: 26 }), axis({ size: 44, values: (u, v) => v.map(pct) })],
       series: [
@@ -110,7 +118,7 @@ export function createProgress(root) {
   };
   const eloPlot = new uPlot(
     {
-      width: WIDTH, height: 120, legend: { show: false }, cursor: { show: false },
+      width: WIDTH, height: 100, legend: { show: false }, cursor: { show: false },
       scales: { x: { time: false }, y: { range: (u, min, max) => eloRange(min, max) } },
       axes: [axis({ size: 26 }), axis({ size: 44 })],
       series: [
@@ -149,6 +157,9 @@ export function createProgress(root) {
     milestonesEmpty: root.querySelector(".milestones-empty"),
     milestones: [...root.querySelectorAll(".milestones li")],
     historyNote: root.querySelector(".history-note"),
+    conversion: root.querySelector(".finish .conversion"),
+    undecided: root.querySelector(".finish .undecided"),
+    mix: root.querySelector(".mix .mix-text"),
   };
 
   const state = {
@@ -271,6 +282,7 @@ export function createProgress(root) {
     return {
       update, random: at("eval/vs_random"), greedy: at("eval/vs_greedy"), previous: at("eval/vs_previous"), elo: at(ELO_KEY),
       ladder: at(LADDER_KEY), ladderError: at("eval/ladder_elo_error"), accuracy: at(ACCURACY_KEY),
+      conversion: at("eval/mate_conversion"), undecided: at("eval/vs_random_undecided"),
     };
   }
 
@@ -306,9 +318,41 @@ export function createProgress(root) {
         (elo.length ? `; chain Elo from the previous-snapshot matches ${elo[elo.length - 1][1].toFixed(0)} (dotted)` : "");
     const evaluations = state.series[SCORE_KEYS[0]].size;
     el.empty.hidden = xs.length > 0 || elo.length > 0;
+    drawFinish();
     el.evals.textContent = evaluations
       ? `${evaluations} evaluation${evaluations === 1 ? "" : "s"}${state.games ? `, ${state.games} games each` : ""}`
       : "";
+  }
+
+  function latest(key) {
+    const points = sorted(key);
+    return points.length ? points[points.length - 1] : null;
+  }
+
+  // Mate-in-one conversion and the undecided share of the newest evaluation; then the opponents of
+  // the training games over the last MIX_WINDOW updates with metrics.
+  function drawFinish() {
+    const conv = latest("eval/mate_conversion");
+    const chances = latest("eval/mate_chances");
+    el.conversion.textContent = conv
+      ? `mate in one played ${pct(conv[1])}` + (chances && chances[0] === conv[0] ? ` of ${chances[1]} chances` : "")
+      : chances && chances[1] === 0 ? "no mate-in-one chance in the last evaluation" : "none";
+    const ur = latest("eval/vs_random_undecided");
+    const ug = latest("eval/vs_greedy_undecided");
+    el.undecided.textContent = ur || ug
+      ? `· undecided (ply cap or repetition): ${ur ? `${pct(ur[1])} vs random` : ""}${ur && ug ? ", " : ""}${ug ? `${pct(ug[1])} vs greedy` : ""}`
+      : "";
+    const updates = [...new Set(MIX_KEYS.slice(0, 3).flatMap((k) => [...state.series[k].keys()]))].sort((a, b) => a - b);
+    const recent = updates.slice(-MIX_WINDOW);
+    if (!recent.length) { el.mix.textContent = "none yet"; return; }
+    const sum = (key) => recent.reduce((acc, u) => acc + (state.series[key].get(u) ?? 0), 0);
+    const opp = latest("pool/opponent_update");
+    const past = sum("pool/games");
+    const pastName = opp === null ? "" : opp[1] < 0 ? " (a frozen copy of itself)" : ` (its update ${opp[1].toFixed(0)})`;
+    el.mix.textContent =
+      `last ${recent.length} update${recent.length === 1 ? "" : "s"}: ${sum("selfplay/games")} against itself, ` +
+      `${sum("curriculum/games")} against the random mover` +
+      (past || state.series["pool/opponent_update"].size ? `, ${past} against a past self${pastName}` : "");
   }
 
   function drawCalibration() {
@@ -374,6 +418,7 @@ export function createProgress(root) {
       plain += `; rating ${e.elo.toFixed(0)} Elo above random`;
     }
     if (e.accuracy !== null) plain += `; move accuracy ${e.accuracy.toFixed(0)}% by the engine`;
+    if (e.conversion !== null) plain += `; it played ${pct(e.conversion)} of the mates in one it had`;
     const c = state.calibration;
     const brier = c && c.brier !== null ? `; calibration Brier ${c.brier.toFixed(3)} (${c.positions} positions)` : "";
     return {
@@ -382,7 +427,9 @@ export function createProgress(root) {
         `update ${e.update}: vs_random ${fixed(e.random, 3)}, vs_greedy ${fixed(e.greedy, 3)}, ` +
         `vs_previous ${fixed(e.previous, 3)}, chain Elo ${fixed(e.elo, 0)}, ladder Elo ${fixed(e.ladder, 0)}` +
         (e.ladderError !== null ? ` ± ${e.ladderError.toFixed(0)}` : "") + `, accuracy ${fixed(e.accuracy, 1)}` +
-        (state.games ? ` (n=${state.games} games each)` : "") + brier,
+        (state.games ? ` (n=${state.games} games each)` : "") + brier +
+        (e.conversion !== null ? `, mate-in-one conversion ${fixed(e.conversion, 3)}` : "") +
+        (e.undecided !== null ? `, undecided vs random ${fixed(e.undecided, 3)}` : ""),
     };
   }
 
