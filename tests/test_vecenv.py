@@ -113,3 +113,37 @@ def test_random_play_statistics_add_up():
 def test_start_position_that_is_already_over_is_refused():
     with pytest.raises(ValueError, match="already over"):
         VecEnv(1, start_sfen="4k4/4G4/4P4/9/9/9/9/9/4K4 w - 1")
+
+
+def test_compact_steps_give_the_reference_observation_and_mask_bit_for_bit():
+    """VecEnv keeps compact rows and builds the planes and the mask when read: over random play with
+    resets, captures, drops, promotions and checks, they equal `observe` and `legal_mask` (the
+    reference encoders) bit for bit, and so do the terminal observations."""
+
+    rng = np.random.default_rng(7)
+    env = VecEnv(16, max_plies=300)
+    checked_final = promoted = dropped = 0
+    for step in range(700):
+        if step % 3 == 0:  # some steps read nothing: the lazy build must not fall behind
+            obs, mask = env.obs, env.mask
+            for i, game in enumerate(env.games):
+                assert np.array_equal(obs[i].view(np.uint32), observe(game).view(np.uint32)), (step, i)
+                assert np.array_equal(mask[i], legal_mask(game)), (step, i)
+        before = [g for g in env.games]
+        actions = env.sample_random_actions(rng)
+        moves = env.moves_for(actions)
+        promoted += int(((moves >> 14) & 1).sum())
+        dropped += int((((moves >> 7) & 0x7F) >= 81).sum())
+        res = env.step(actions)
+        for ep in res.episodes:
+            game = before[ep.env]
+            assert game.is_over
+            reference = game  # finished: observe() encodes its final position
+            assert np.array_equal(res.final_obs[ep.env].view(np.uint32), observe(reference).view(np.uint32))
+            checked_final += 1
+    assert checked_final > 10 and promoted > 50 and dropped > 50  # the kept boards saw all move kinds
+    moves = env.moves_for(env.sample_random_actions(rng))
+    assert (moves > 0).all()
+    legal = np.flatnonzero(env.mask[0])
+    illegal = next(a for a in range(N_ACTIONS) if a not in set(legal.tolist()))
+    assert env.moves_for(np.full(env.num_envs, illegal))[0] == -1

@@ -60,6 +60,9 @@ def _add_bench(sub) -> None:
     env.add_argument("--seconds", type=float, default=10.0, help="time for each of the two phases")
     env.add_argument("--envs", type=int, default=64, help="number of games the VecEnv steps together")
     env.add_argument("--max-plies", type=int, default=512, help="ply cap for both phases")
+    env.add_argument(
+        "--baseline", help="a worktree of an earlier commit: its VecEnv against this one, in turn, 3 rounds"
+    )
     env.add_argument("--json", action="store_true", help="print one JSON object")
     learn = bench_sub.add_parser(
         "learn", help="train for N minutes, then score 200 games (the learning benchmark)"
@@ -137,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.seconds <= 0 or args.envs < 1:
             parser.error("--seconds must be positive and --envs at least 1")
+        if args.baseline:
+            from trainer.bench import bench_env_against
+
+            print_result(bench_env_against(args.baseline, seconds=args.seconds, envs=args.envs), args.json)
+            return 0
         print_result(bench_env(args.seconds, args.envs, args.max_plies), args.json)
         return 0
     if args.command == "bench" and args.target == "learn":

@@ -36,8 +36,11 @@ def raw_cshogi_playouts(seconds: float, max_plies: int = DEFAULT_MAX_PLIES, seed
     return {"plies": plies, "games": games, "elapsed_s": elapsed, "plies_per_s": plies / elapsed}
 
 
-def vecenv_random(seconds: float, envs: int, max_plies: int = DEFAULT_MAX_PLIES, seed: int = 0) -> dict:
-    """The project's VecEnv with uniformly random legal actions: rules, observation, mask, auto-reset."""
+def vecenv_random(
+    seconds: float, envs: int, max_plies: int = DEFAULT_MAX_PLIES, seed: int = 0, dense: bool = False
+) -> dict:
+    """The project's VecEnv with uniformly random legal actions: rules, compact observation, legal
+    lists, auto-reset; with `dense` also the 46 planes and the mask read every step, as training does."""
     rng = np.random.default_rng(seed)
     env = VecEnv(envs, max_plies=max_plies)
     env.reset()
@@ -45,7 +48,9 @@ def vecenv_random(seconds: float, envs: int, max_plies: int = DEFAULT_MAX_PLIES,
     start = time.perf_counter()
     deadline = start + seconds
     while time.perf_counter() < deadline:
-        env.step(env.sample_random_actions(rng))
+        res = env.step(env.sample_random_actions(rng))
+        if dense:
+            res.obs, res.mask  # noqa: B018 - reading them builds them
         steps += envs
     elapsed = time.perf_counter() - start
     return {"steps": steps, "elapsed_s": elapsed, "steps_per_s": steps / elapsed, "episodes": env.stats()}
@@ -70,6 +75,56 @@ def bench_env(seconds: float = 10.0, envs: int = 64, max_plies: int = DEFAULT_MA
         "cshogi": getattr(cshogi, "__version__", "unknown"),
         "machine": platform.machine(),
     }
+
+
+_MEASURE = """
+import json, sys
+from trainer.bench import raw_cshogi_playouts, vecenv_random
+kind, seconds, envs = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+if kind == "raw":
+    print(json.dumps(raw_cshogi_playouts(seconds)["plies_per_s"]))
+else:
+    kw = {"dense": True} if kind == "dense" else {}
+    print(json.dumps(vecenv_random(seconds, envs, **kw)["steps_per_s"]))
+"""
+
+
+def bench_env_against(baseline: str, *, seconds: float, envs: int, rounds: int = 3) -> dict:
+    """VecEnv steps/s of this tree against `baseline` (a worktree of an earlier commit), same envs and
+    seeds, measured in turn in fresh processes each round, with raw cshogi for the ratio."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parents[1])
+
+    def measure(cwd: str, kind: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _MEASURE, kind, str(seconds), str(envs)],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return float(out.stdout.strip().splitlines()[-1])
+
+    rows = []
+    for _ in range(rounds):
+        row = {
+            "raw_plies_per_s": measure(here, "raw"),
+            "baseline_steps_per_s": measure(baseline, "compact"),
+            "steps_per_s": measure(here, "compact"),
+            "steps_per_s_dense": measure(here, "dense"),
+        }
+        row["speedup"] = row["steps_per_s"] / row["baseline_steps_per_s"]
+        row["speedup_dense"] = row["steps_per_s_dense"] / row["baseline_steps_per_s"]
+        row["ratio"] = row["steps_per_s"] / row["raw_plies_per_s"]
+        row["ratio_dense"] = row["steps_per_s_dense"] / row["raw_plies_per_s"]
+        row["baseline_ratio"] = row["baseline_steps_per_s"] / row["raw_plies_per_s"]
+        rows.append(
+            {
+                k: round(v, 3) if k in ("speedup", "speedup_dense") or "ratio" in k else round(v)
+                for k, v in row.items()
+            }
+        )
+    return {"benchmark": "env", "baseline": baseline, "envs": envs, "seconds": seconds, "rounds": rows}
 
 
 def print_result(result: dict, as_json: bool) -> None:

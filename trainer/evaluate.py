@@ -396,7 +396,7 @@ class LadderEval:
 
         env = VecEnv(len(self.positions), max_plies=10_000, start_sfen=self.positions)
         actions = network_mover(model)(env, np.arange(env.num_envs), np.random.default_rng(0))
-        moves = env._move_table[np.arange(env.num_envs), actions]
+        moves = env.moves_for(actions)
         engine = self._engine(self.cfg.analysis)
         acc, loss, best = [], [], 0
         for game, move in zip(env.games, moves.tolist(), strict=True):

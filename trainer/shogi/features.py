@@ -86,3 +86,70 @@ def observe(game: Game) -> np.ndarray:
     """The (46, 9, 9) float32 observation of one game's current position."""
     out = np.empty((1, N_PLANES, 9, 9), dtype=np.float32)
     return Encoder(1).encode([game], out)[0]
+
+
+# --- the compact encoding: what VecEnv keeps per step; the 46 planes are built from it where used ----
+
+COMPACT_WIDTH = 99
+"""Columns of one compact row (int16): 0-80 the board in the side to move's frame, each square 0
+(empty) or 1 + its piece plane (1-28, planes 0-27 above); 81-94 hand counts, own P L N S G B R then
+the opponent's; 95 side to move is Black; 96 plies played; 97 earlier occurrences of the position;
+98 in check. 198 bytes against the 46 planes' 14,904."""
+
+# cshogi piece type (P L N S B R G K +P +L +N +S +B +R = 1..14) -> our plane (gold before bishop).
+_TYPE_PLANE = np.array([-1, 0, 1, 2, 3, 5, 6, 4, 7, 8, 9, 10, 11, 12, 13], dtype=np.int16)
+
+
+def _code_table() -> np.ndarray:
+    """[side to move, cshogi piece code] -> compact square value (0 empty, else 1 + plane)."""
+    table = np.zeros((2, 32), dtype=np.int16)
+    for code in range(1, 31):
+        colour, kind = divmod(code, 16)  # Black 1..14, White 17..30
+        if not 1 <= kind <= 14:
+            continue
+        for white in (0, 1):
+            table[white, code] = 1 + _TYPE_PLANE[kind] + (0 if colour == white else 14)
+    return table
+
+
+PIECE_CODES = _code_table()
+
+
+def encode_compact(games: Sequence[Game], out: np.ndarray) -> np.ndarray:
+    """Write each game's compact row into `out[k]` (shape (len(games), COMPACT_WIDTH), int16)."""
+    n = len(games)
+    if not n:
+        return out[:0]
+    boards = [g.board for g in games]
+    whites = np.fromiter((b.turn for b in boards), dtype=np.int64, count=n)
+    codes = PIECE_CODES[whites[:, None], np.array([b.pieces for b in boards], dtype=np.int64)]
+    rotate = whites.astype(bool)
+    codes[rotate] = codes[rotate, ::-1]  # White to move: square sq is seen as 80 - sq
+    out[:n, :81] = codes
+    extra: list[int] = []  # per game: 14 hand counts (own first), then the 4 scalars
+    for game, board, white in zip(games, boards, whites.tolist(), strict=True):
+        black_hand, white_hand = board.pieces_in_hand
+        keys = game._keys
+        extra += white_hand if white else black_hand
+        extra += black_hand if white else white_hand
+        extra += (1 - white, len(keys) - 1, game._counts[keys[-1]] - 1, game._checks[-1])
+    out[:n, 81:] = np.array(extra, dtype=np.int16).reshape(n, 18)
+    return out[:n]
+
+
+def expand_compact(compact: np.ndarray, out: np.ndarray, max_plies: int) -> np.ndarray:
+    """The 46-plane observations (into `out`, shape (n, 46, 9, 9) float32) of compact rows: the same
+    values, bit for bit, as `Encoder.encode` on the games they came from."""
+    n = len(compact)
+    flat = out[:n].reshape(n, N_PLANES, 81)
+    flat[:, :28] = 0.0
+    codes = compact[:, :81]
+    rows, squares = np.nonzero(codes)
+    flat[rows, codes[rows, squares] - 1, squares] = 1.0
+    hands = compact[:, 81:95].astype(np.float32) / _HAND_SCALE
+    flat[:, 28:42] = hands[:, :, None]
+    scalars = compact[:, 95:99].astype(np.float32)
+    scalars[:, 1] = np.minimum(scalars[:, 1] / max_plies, 1.0)
+    scalars[:, 2] /= 3.0
+    flat[:, 42:46] = scalars[:, :, None]
+    return out[:n]

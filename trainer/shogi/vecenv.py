@@ -7,6 +7,12 @@ of every env that ended (the returned observation is already the reset game), an
 
 The returned `obs` and `mask` arrays are the env's own buffers, overwritten by the next call: copy what
 you keep (rollout storage does).
+
+Each step keeps only the compact encoding (`features.encode_compact`: 99 int16 per env) and the legal
+actions as flat lists; the 46 float planes and the 13,527-entry mask are built from them when `obs` or
+`mask` is read (once per step), so a caller that needs neither (random play, the scripted movers'
+side of a match) never pays for them, and the dense arrays (about 1 MB each for 64 envs) are not
+rewritten on every step. The contents are those of `observe` and `legal_mask`, bit for bit.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trainer.shogi.actions import N_ACTIONS, moves_to_actions
-from trainer.shogi.features import N_PLANES, Encoder
+from trainer.shogi.features import COMPACT_WIDTH, N_PLANES, PIECE_CODES, encode_compact, expand_compact
 from trainer.shogi.game import DEFAULT_MAX_PLIES, Game, IllegalMoveError
+
+# cshogi piece type of a hand piece (P L N S B R G = 1..7) -> index in pieces_in_hand (P L N S G B R).
+_HAND_INDEX = np.array([-1, 0, 1, 2, 3, 5, 6, 4], dtype=np.int64)
 
 
 @dataclass
@@ -37,14 +46,21 @@ class Episode:
 
 @dataclass
 class StepResult:
-    obs: np.ndarray  # (N, 46, 9, 9) float32, after auto-reset
-    mask: np.ndarray  # (N, 13527) bool
+    env: VecEnv  # `obs` and `mask` are the env's, after auto-reset, built on first read
     reward: np.ndarray  # (N,) float32, from the mover's view
     terminated: np.ndarray  # (N,) bool
     truncated: np.ndarray  # (N,) bool
-    final_obs: np.ndarray  # (N, 46, 9, 9): terminal observation where done, else zeros
+    final_obs: np.ndarray  # (N, 46, 9, 9): terminal observation where done, else zeros (reused: copy it)
     reasons: list[str | None]  # per env: why it ended this step, or None
     episodes: list[Episode] = field(default_factory=list)
+
+    @property
+    def obs(self) -> np.ndarray:  # (N, 46, 9, 9) float32
+        return self.env.obs
+
+    @property
+    def mask(self) -> np.ndarray:  # (N, 13527) bool
+        return self.env.mask
 
 
 class VecEnv:
@@ -72,17 +88,27 @@ class VecEnv:
         self._starts = starts
         self._next_start = 0
         self.games = [self._new_game() for _ in range(num_envs)]
-        self._encoder = Encoder(num_envs)
-        self.obs = np.zeros((num_envs, N_PLANES, 9, 9), dtype=np.float32)
-        self.mask = np.zeros((num_envs, N_ACTIONS), dtype=bool)
-        self._no_final = np.zeros_like(self.obs)
+        self.compact = np.zeros((num_envs, COMPACT_WIDTH), dtype=np.int16)
+        # Every board as cshogi piece codes (Black's frame) and both hands, kept up to date from the
+        # moves played (numpy, all envs at once) instead of read back from cshogi every step.
+        self._board = np.zeros((num_envs, 81), dtype=np.int64)
+        self._hands = np.zeros((num_envs, 2, 7), dtype=np.int64)
+        self._obs = np.zeros((num_envs, N_PLANES, 9, 9), dtype=np.float32)
+        self._mask = np.zeros((num_envs, N_ACTIONS), dtype=bool)
+        self._obs_fresh = self._mask_fresh = False
+        self._no_final = np.zeros_like(self._obs)
         self._no_final.flags.writeable = False
-        # action -> cshogi move, filled only where the mask is True.
-        self._move_table = np.zeros((num_envs, N_ACTIONS), dtype=np.int32)
         self._rows = np.arange(num_envs)
-        # Legal actions as flat arrays (for uniform random sampling without scanning the mask).
+        # Legal actions as flat arrays: per env a segment (offsets), as actions, cshogi moves and
+        # cells (row * N_ACTIONS + action), plus the cells sorted for looking chosen actions up.
         self._flat_actions = np.zeros(0, dtype=np.int64)
-        self._mask_cells = np.zeros(0, dtype=np.int64)
+        self._flat_moves = np.zeros(0, dtype=np.int64)
+        self._cells = np.zeros(0, dtype=np.int64)
+        self._flat_rows = np.zeros(0, dtype=np.int64)
+        self._counts = np.zeros(num_envs, dtype=np.int64)
+        self._final = np.zeros_like(self._obs)  # terminal observations, rows cleared after use
+        self._final_rows: list[int] = []
+        self._mask_cells = np.zeros(0, dtype=np.int64)  # what the dense mask has set
         self._row_starts = self._rows * N_ACTIONS
         self._whites: list[int] = []
         self._offsets = np.zeros(num_envs + 1, dtype=np.int64)
@@ -100,32 +126,98 @@ class VecEnv:
 
     def reset(self) -> tuple[np.ndarray, np.ndarray]:
         self.games = [self._new_game() for _ in range(self.num_envs)]
-        self.mask[:] = False
         self._refresh()
         return self.obs, self.mask
 
-    def _refresh(self) -> None:
-        """Encode every env's observation and legal mask (batched: one numpy pass for all envs)."""
+    @property
+    def obs(self) -> np.ndarray:
+        """(N, 46, 9, 9) float32 observations of the current positions (built once per step)."""
+        if not self._obs_fresh:
+            expand_compact(self.compact, self._obs, self.max_plies)
+            self._obs_fresh = True
+        return self._obs
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(N, 13527) bool legal-action masks of the current positions (built once per step)."""
+        if not self._mask_fresh:
+            flat = self._mask.reshape(-1)
+            flat[self._mask_cells] = False  # clear only what the last build set
+            flat[self._cells] = True
+            self._mask_cells = self._cells
+            self._mask_fresh = True
+        return self._mask
+
+    def moves_for(self, actions: np.ndarray) -> np.ndarray:
+        """The cshogi move of each env's action, and -1 where that action is not legal there: one
+        comparison over the flat legal lists (an action occurs at most once in an env's list)."""
+        actions = np.asarray(actions, dtype=np.int64)
+        hits = np.flatnonzero(self._flat_actions == np.repeat(actions, self._counts))
+        out = np.full(self.num_envs, -1, dtype=np.int64)
+        out[self._flat_rows[hits]] = self._flat_moves[hits]
+        return out
+
+    def _sync(self, envs) -> None:
+        """Read the boards and hands of `envs` back from cshogi (new or replaced games)."""
+        for i in envs:
+            board = self.games[i].board
+            self._board[i] = board.pieces
+            self._hands[i] = board.pieces_in_hand
+
+    def _apply(self, envs: np.ndarray, moves: np.ndarray, movers: np.ndarray) -> None:
+        """Play cshogi `moves` (one per env in `envs`, by colour `movers`) on the kept boards: bits
+        0-6 to, 7-13 from (81 + type - 1 for a drop), 14 promotion, 16-19 the moving piece's type,
+        20-23 the captured piece's type (promoted types are the base + 8)."""
+        to, frm = moves & 0x7F, (moves >> 7) & 0x7F
+        colour = movers * 16
+        drop = frm >= 81
+        step = ~drop
+        e, cap = envs[step], (moves[step] >> 20) & 0xF
+        self._board[e, frm[step]] = 0
+        self._board[e, to[step]] = ((moves[step] >> 16) & 0xF) + 8 * ((moves[step] >> 14) & 1) + colour[step]
+        took = cap > 0
+        base = np.where(cap[took] > 8, cap[took] - 8, cap[took])
+        self._hands[e[took], movers[step][took], _HAND_INDEX[base]] += 1
+        kind = frm[drop] - 80
+        self._board[envs[drop], to[drop]] = kind + colour[drop]
+        self._hands[envs[drop], movers[drop], _HAND_INDEX[kind]] -= 1
+
+    def _refresh(self, synced: bool = False) -> None:
+        """Encode every env's position compactly and list its legal actions (batched numpy passes).
+        Unless `synced`, every board is first read back from cshogi."""
         games = self.games
-        self._encoder.encode(games, self.obs)
+        if not synced:
+            self._sync(range(self.num_envs))
+        self._obs_fresh = self._mask_fresh = False
         counts_l: list[int] = []
         whites: list[int] = []
         flat: list[int] = []
+        scalars: list[int] = []
         for game in games:
             legal = game._legal  # never empty here: auto-reset replaced finished games
             counts_l.append(len(legal))
-            whites.append(game.board.turn)
+            white = game.board.turn
+            whites.append(white)
             flat.extend(legal)
+            keys = game._keys
+            scalars += (1 - white, len(keys) - 1, game._counts[keys[-1]] - 1, game._checks[-1])
+        w = np.array(whites, dtype=np.int64)
+        codes = PIECE_CODES[w[:, None], self._board]
+        rotate = w.astype(bool)
+        codes[rotate] = codes[rotate, ::-1]
+        compact = self.compact
+        compact[:, :81] = codes
+        rows = self._rows
+        compact[:, 81:88] = self._hands[rows, w]
+        compact[:, 88:95] = self._hands[rows, 1 - w]
+        compact[:, 95:99] = np.array(scalars, dtype=np.int16).reshape(-1, 4)
         counts = np.array(counts_l, dtype=np.int64)
         moves = np.array(flat, dtype=np.int64)
         actions = moves_to_actions(moves, np.repeat(np.array(whites, dtype=bool), counts))
-        cells = np.repeat(self._row_starts, counts) + actions  # flat index into (N, 13527)
-        # Clear only what the previous step set: cheaper than wiping all N x 13527 entries.
-        mask_flat = self.mask.reshape(-1)
-        mask_flat[self._mask_cells] = False
-        mask_flat[cells] = True
-        self._move_table.reshape(-1)[cells] = moves
-        self._mask_cells = cells
+        self._flat_rows = np.repeat(self._rows, counts)
+        self._cells = self._flat_rows * N_ACTIONS + actions  # flat index into (N, 13527)
+        self._counts = counts
+        self._flat_moves = moves
         self._flat_actions = actions
         self._whites = whites
         np.cumsum(counts, out=self._offsets[1:])
@@ -168,13 +260,14 @@ class VecEnv:
             actions = np.where(active, actions, self._flat_actions[self._offsets[:-1]])
         if ((actions < 0) | (actions >= N_ACTIONS)).any():
             raise IllegalMoveError(f"actions must be in [0, {N_ACTIONS}), got {actions.tolist()}")
-        legal = self.mask[self._rows, actions]
-        if not legal.all():
-            bad = int(np.flatnonzero(~legal)[0])
+        found = self.moves_for(actions)
+        if (found < 0).any():
+            bad = int(np.flatnonzero(found < 0)[0])
             raise IllegalMoveError(
                 f"env {bad}: action {int(actions[bad])} is not legal in {self.games[bad].sfen()}"
             )
-        moves = self._move_table[self._rows, actions].tolist()
+        moves_arr = found
+        moves = found.tolist()
 
         n = self.num_envs
         reward = np.zeros(n, dtype=np.float32)
@@ -184,7 +277,9 @@ class VecEnv:
         done: list[int] = []
         games = self.games
         whites = self._whites
-        for i in range(n) if active is None else np.flatnonzero(active).tolist():
+        moved = self._rows if active is None else np.flatnonzero(active)
+        self._apply(moved, moves_arr[moved], np.asarray(whites, dtype=np.int64)[moved])
+        for i in moved.tolist():
             game = games[i]
             mover = whites[i]
             game._advance(moves[i])
@@ -203,9 +298,12 @@ class VecEnv:
         final_obs = self._no_final
         if done:
             finished = [games[i] for i in done]
-            final_obs = np.zeros_like(self.obs)
-            final_obs[done] = self._encoder.encode(
-                finished, np.empty((len(done), N_PLANES, 9, 9), np.float32)
+            final_obs = self._final
+            final_obs[self._final_rows] = 0.0
+            self._final_rows = done
+            compact = encode_compact(finished, np.empty((len(done), COMPACT_WIDTH), np.int16))
+            final_obs[done] = expand_compact(
+                compact, np.empty((len(done), N_PLANES, 9, 9), np.float32), self.max_plies
             )
             for i, game in zip(done, finished, strict=True):
                 o = game.outcome
@@ -217,8 +315,9 @@ class VecEnv:
                 self.result_counts[o.result] += 1
                 self.total_episode_plies += game.ply
                 games[i] = self._new_game()
-        self._refresh()
-        return StepResult(self.obs, self.mask, reward, terminated, truncated, final_obs, reasons, episodes)
+            self._sync(done)
+        self._refresh(synced=True)
+        return StepResult(self, reward, terminated, truncated, final_obs, reasons, episodes)
 
     def stats(self) -> dict[str, float | int | dict[str, int]]:
         """Episode statistics since construction: count, mean length, results and reasons."""
