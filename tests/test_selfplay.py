@@ -263,3 +263,22 @@ def test_the_shown_chance_favours_the_side_far_ahead_after_learning_from_its_gam
     white = analyse(model, Game(WHITE_AHEAD), potential=0.01).insight
     assert black.black_win > 0.9 and white.black_win < 0.1
     assert black.value_head == pytest.approx(head_only.value)
+
+
+def test_a_capped_potential_pays_only_winning_beyond_the_cap():
+    """`reward.material_cap = 30`: 116 pawns ahead, the potential is that of 30, so the mate is worth
+    1 - 0.3 in shaped reward (not 1 - 1.16, below zero), and the shown value adds the same potential."""
+    from trainer.selfplay import potential
+    from trainer.shogi.movers import mate_in_one
+
+    obs = observe(Game(BLACK_AHEAD))[None]
+    assert material(obs)[0] == 116.0 and potential(obs, 30.0)[0] == 30.0 and potential(obs)[0] == 116.0
+    assert potential(observe(Game(WHITE_AHEAD))[None], 30.0)[0] == 30.0  # White to move, White ahead
+    collector = Collector(
+        1, max_plies=400, gamma=0.99, material_shaping=1.0, random_opponent_envs=0, seed=0,
+        start_sfens=[BLACK_AHEAD], material_cap=30.0,
+    )  # fmt: skip
+    roll = Rollout.empty(1, 1, 46, 13527)
+    collector.collect(roll, _scripted_actor(collector, mate_in_one), lambda o: torch.zeros(o.shape[0]))
+    assert roll.terminated[0, 0] and roll.potentials[0, 0] == pytest.approx(0.30)
+    assert roll.rewards[0, 0] == pytest.approx(1.0 - 0.30)

@@ -65,7 +65,9 @@ class Analysis:
     probs: torch.Tensor  # (13527,) softmax of logits
 
 
-def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5, potential: float = 0.0) -> Analysis:
+def analyse(
+    model: ActorCriticBase, game: Game, *, top_k: int = 5, potential: float = 0.0, material_cap: float = 0.0
+) -> Analysis:
     """Insight into `game`'s current position (which must not be over) from `model` in eval mode.
 
     `potential` is the material-shaping coefficient per pawn when the value head learned the shaped
@@ -123,9 +125,9 @@ def analyse(model: ActorCriticBase, game: Game, *, top_k: int = 5, potential: fl
     head = float(value.detach())
     v = head
     if potential:
-        from trainer.selfplay import material  # the same potential the collector shaped with
+        from trainer.selfplay import potential as phi  # the same potential the collector shaped with
 
-        v = head + potential * float(material(obs.detach().cpu().numpy())[0])
+        v = head + potential * float(phi(obs.detach().cpu().numpy(), material_cap)[0])
     maps = Maps(
         se_attention=[_unit(m) for m in se_maps],
         se_attention_mean=_unit(np.mean([m / m.max() if m.max() > 0 else m for m in se_maps], axis=0))

@@ -61,6 +61,7 @@ class Live:
                 max_plies=cfg.env.max_plies * 2,
                 seed=cfg.run.seed,
                 potential=shown_potential(cfg),
+                material_cap=cfg.reward.material_cap,
             )
             if live.showcase
             else None

@@ -179,6 +179,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         gamma=cfg.ppo.gamma,
         material_shaping=cfg.reward.material_shaping,
         cap_is_draw=cfg.reward.cap_is_draw,
+        material_cap=cfg.reward.material_cap,
         pool_envs=cfg.curriculum.pool_envs,
         pool_opponent=pool.opponent if pool else None,
         random_opponent_envs=cfg.curriculum.random_opponent_envs,
@@ -219,6 +220,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
             "plain_result": True,
             "material_shaping": cfg.reward.material_shaping,
             "cap_is_draw": cfg.reward.cap_is_draw,
+            "material_cap": cfg.reward.material_cap,
             "value_target": cfg.reward.value_target,
             "shown_value": "value head + material potential"
             if cfg.reward.value_target == "shaped" and cfg.reward.material_shaping

@@ -45,6 +45,14 @@ def material(obs: np.ndarray) -> np.ndarray:
     return board @ PLANE_MATERIAL[:28] + hands @ PLANE_MATERIAL[28:42]
 
 
+def potential(obs: np.ndarray, cap: float = 0.0) -> np.ndarray:
+    """The shaping potential before its coefficient: the material balance (pawn = 1), clipped to
+    [-cap, cap] pawns when `cap` is set, so that beyond that lead more material is worth nothing
+    more and only winning pays (still a function of the state: still potential-based)."""
+    m = material(obs)
+    return np.clip(m, -cap, cap) if cap else m
+
+
 # --- scripted movers: (VecEnv, env indices, rng) -> actions for those envs --------------------------
 
 Mover = Callable[[VecEnv, np.ndarray, np.random.Generator], np.ndarray]
@@ -174,6 +182,7 @@ class Collector:
         seed: int,
         start_sfens: list[str] | None = None,
         cap_is_draw: bool = False,
+        material_cap: float = 0.0,
         pool_envs: int = 0,
         pool_opponent: Mover | None = None,
     ):
@@ -195,6 +204,7 @@ class Collector:
         # 0.2 x the coefficient, against 1 for winning the game.
         self.shaping = material_shaping / 100.0
         self.cap_is_draw = cap_is_draw
+        self.material_cap = material_cap
         self.reason_counts: Counter[str] = Counter()
 
     def _opponent_envs(self) -> list[OpponentEnv]:
@@ -224,7 +234,8 @@ class Collector:
             rollout.actions[t] = actions
             rollout.logprobs[t] = logprobs
             rollout.values[t] = values
-            phi_before = material(obs) if self.shaping else None
+            cap = self.material_cap
+            phi_before = potential(obs, cap) if self.shaping else None
 
             a = actions.numpy()
             res = self.selfplay.step(a[:n_self])
@@ -257,7 +268,7 @@ class Collector:
                 # Potential-based shaping F = gamma * phi(s') - phi(s), phi from each mover's view;
                 # the potential of a terminal state is 0 so shaping cannot change who should win.
                 # phi(s') from whoever moves there goes into the rollout for the shaped baseline.
-                phi_next = np.where(truncated, material(final), material(obs))
+                phi_next = np.where(truncated, potential(final, cap), potential(obs, cap))
                 phi_next[terminated] = 0.0
                 reward = reward + self.shaping * (self.gamma * phi_next * sign - phi_before)
                 rollout.potentials[t] = torch.from_numpy(self.shaping * phi_before)

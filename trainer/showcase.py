@@ -48,6 +48,7 @@ class Showcase:
         seed: int = 0,
         name: str = "Shogi Showcase AI",
         potential: float = 0.0,
+        material_cap: float = 0.0,
     ):
         self.model = copy.deepcopy(model).eval().requires_grad_(False)  # saliency needs only the input
         self.emit = emit
@@ -56,6 +57,7 @@ class Showcase:
         self.max_plies = max_plies
         self.name = name
         self.potential = potential  # added to the value head's output: see trainer.insight.analyse
+        self.material_cap = material_cap
         self.weights_version = 0
         self.games_played = 0
         self._generator = torch.Generator().manual_seed(seed)
@@ -268,7 +270,7 @@ class Showcase:
     ) -> tuple[int, PendingMove]:
         with self._weights_lock:
             version = self.weights_version
-            analysis = analyse(self.model, game, potential=self.potential)
+            analysis = analyse(self.model, game, potential=self.potential, material_cap=self.material_cap)
         probs = analysis.probs
         if force is not None:  # the plan's move, with what the network thought of it
             action, move = move_to_action(force, game.turn), force
