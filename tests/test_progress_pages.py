@@ -20,6 +20,15 @@ from trainer.shogi.game import Game
 # (update, vs_random, vs_greedy, vs_previous, elo): the first evaluations of the README's 30-minute run.
 CURVE = [(25, 0.725, 0.075, None, 168.0), (50, 0.825, 0.175, 0.6, 239.0), (100, 0.7, 0.2375, 0.45, 362.0)]
 EVAL_GAMES = 40
+FINISH = (0.04, 1655, 0.25, 0.125)  # mate conversion, chances, undecided vs random, vs greedy
+FINISH_TEXT = (
+    "Finishing games: mate in one played 4% of 1655 chances"
+    " · undecided (ply cap or repetition): 25% vs random, 13% vs greedy"
+)
+MIX_TEXT = (
+    "Training games: last 3 updates: 15 against itself, 63 against the random mover,"
+    " 18 against a past self (its update 75)"
+)
 
 
 def evaluation_messages() -> list[tuple[str, dict]]:
@@ -29,12 +38,17 @@ def evaluation_messages() -> list[tuple[str, dict]]:
         _, metrics = metrics_message(update, 0.01, 0.1)
         metrics["values"].update(
             {"eval/vs_random": random, "eval/vs_greedy": greedy, "eval/vs_previous": previous,
-             "eval/elo": elo, "losses/entropy": 4.0 - update / 100}  # entropy: positive nats, falling
+             "eval/elo": elo, "losses/entropy": 4.0 - update / 100,  # entropy: positive nats, falling
+             "eval/mate_conversion": FINISH[0], "eval/mate_chances": FINISH[1],
+             "eval/vs_random_undecided": FINISH[2], "eval/vs_greedy_undecided": FINISH[3],
+             "selfplay/games": 5, "curriculum/games": 21, "pool/games": 6, "pool/opponent_update": 75}
         )  # fmt: skip
         out.append(("metrics", metrics))
         out.append(
             ("eval", {"update": update, "games": EVAL_GAMES, "vs_random": random, "vs_greedy": greedy,
-                      "vs_previous": previous, "elo": elo})
+                      "vs_previous": previous, "elo": elo, "mate_conversion": FINISH[0],
+                      "mate_chances": FINISH[1], "undecided_vs_random": FINISH[2],
+                      "undecided_vs_greedy": FINISH[3]})
         )  # fmt: skip
     out.append(
         ("milestone", {"kind": "eval_jump", "update": 50, "title": "Big step up against the random mover",
@@ -96,6 +110,7 @@ def test_progress_page_draws_evaluations_milestones_and_calibration(browser, tmp
         ladder_note = text(page, ".ladder-note")
         rows = milestone_rows(page)
         calibration = text(page, ".calib-note")
+        finish, mix = text(page, ".finish"), text(page, ".mix")
         empty_visible = page.locator(".progress-widget .empty").is_visible()
         time.sleep(0.2)  # let uPlot finish its frame before the picture
         ARTIFACTS.mkdir(exist_ok=True)
@@ -116,6 +131,7 @@ def test_progress_page_draws_evaluations_milestones_and_calibration(browser, tmp
         {"update": "update 100", "link": None, "title": "New best Elo"},
     ]
     assert calibration.startswith("5 positions from 1 finished game, Brier ")
+    assert finish == FINISH_TEXT and mix == MIX_TEXT
 
     # A restarted server holds nothing live: the page fills itself from the archive.
     with Running(tmp_path) as srv:
@@ -124,9 +140,12 @@ def test_progress_page_draws_evaluations_milestones_and_calibration(browser, tmp
         page.wait_for_function("() => document.querySelectorAll('.milestones li:not([hidden])').length === 2")
         keys_again = page.locator(".keys b").all_inner_texts()
         rows_again = milestone_rows(page)
+        page.wait_for_function("() => document.querySelector('.mix b').textContent !== 'none yet'")
+        finish_again, mix_again = text(page, ".finish"), text(page, ".mix")
         page.close()
     assert errors == []
     assert keys_again == keys and rows_again == rows
+    assert finish_again == FINISH_TEXT and mix_again == MIX_TEXT
 
 
 def style(page, selector: str, prop: str) -> str:
@@ -211,12 +230,12 @@ def test_captions_follow_the_fed_values_at_the_chosen_level(browser, tmp_path): 
         board.close()
     assert got["plain"] == (
         "Latest test (update 100): the AI scores 70% against a random player, 24% against a greedy one, "
-        "45% against its earlier self; rating 362 Elo above random",
+        "45% against its earlier self; rating 362 Elo above random; it played 4% of the mates in one it had",
         True,
     )
     assert got["technical"] == (
         "update 100: vs_random 0.700, vs_greedy 0.237, vs_previous 0.450, chain Elo 362, ladder Elo none,"
-        " accuracy none (n=40 games each)",
+        " accuracy none (n=40 games each), mate-in-one conversion 0.040, undecided vs random 0.250",
         True,
     )
     assert got["off"][1] is False

@@ -474,7 +474,8 @@ export function createProgress(root) {
       if (changed) schedule();  // most updates carry no evaluation: nothing here to redraw
     },
     onEval(d) {
-      for (const [field, key] of Object.entries(EVAL_FIELDS)) put(key, d.update, d[field] ?? null);
+      // A field the message lacks (an older trainer) leaves what the metrics said; an explicit null is "none".
+      for (const [field, key] of Object.entries(EVAL_FIELDS)) if (d[field] !== undefined) put(key, d.update, d[field]);
       state.games = d.games;
       state.engineStatus = d.engine_status ?? null;
       schedule();
