@@ -68,8 +68,8 @@ class PPOSection(Section):
     max_grad_norm: float = Field(0.5, gt=0)
     norm_adv: bool = True
     target_kl: float | None = Field(None, gt=0)
-    amp: bool = False
-    """bfloat16 autocast for the training forward pass."""
+    amp: bool | None = None
+    """bfloat16 autocast for the training forward pass; None = on with CUDA, off on the CPU."""
 
 
 class RewardSection(Section):

@@ -266,7 +266,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         max_grad_norm=cfg.ppo.max_grad_norm,
         norm_adv=cfg.ppo.norm_adv,
         target_kl=cfg.ppo.target_kl,
-        amp=cfg.ppo.amp,
+        amp=cfg.ppo.amp if cfg.ppo.amp is not None else device.type == "cuda",
         device=str(device),
     )
     generator = torch.Generator().manual_seed(cfg.run.seed + start_update)
