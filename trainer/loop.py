@@ -108,9 +108,8 @@ def _selfplay_metrics(episodes, vs_opponent) -> dict:
             out[f"selfplay/result_{reason}"] = sum(e.reason == reason for e in episodes)
         out["selfplay/black_win_rate"] = sum(e.winner == BLACK for e in episodes) / len(episodes)
     if vs_opponent:
-        score = [1.0 if e.winner == colour else 0.5 if e.winner is None else 0.0 for e, colour in vs_opponent]
         out["curriculum/games"] = len(vs_opponent)
-        out["curriculum/score_vs_random"] = float(np.mean(score))
+        out["curriculum/score_vs_random"] = _agent_score(vs_opponent)
     return out
 
 
@@ -500,6 +499,11 @@ def _switch_compiled(eager, done, record, run_dir, live):
     return chosen
 
 
+def _agent_score(games) -> float:
+    """The agent's mean score (win 1, draw 0.5, loss 0) over (episode, agent colour) pairs."""
+    return float(np.mean([1.0 if e.winner == c else 0.5 if e.winner is None else 0.0 for e, c in games]))
+
+
 def _pool_metrics(vs_pool, pool) -> dict:
     """Games against the past self this update, the agent's score in them, and who it was."""
     out: dict[str, float] = {
@@ -508,9 +512,8 @@ def _pool_metrics(vs_pool, pool) -> dict:
         "pool/skipped": len(pool.skipped),
     }
     if vs_pool:
-        score = [1.0 if e.winner == colour else 0.5 if e.winner is None else 0.0 for e, colour in vs_pool]
         out["pool/games"] = len(vs_pool)
-        out["pool/score"] = float(np.mean(score))
+        out["pool/score"] = _agent_score(vs_pool)
     return out
 
 

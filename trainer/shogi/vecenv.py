@@ -99,8 +99,8 @@ class VecEnv:
         self._no_final = np.zeros_like(self._obs)
         self._no_final.flags.writeable = False
         self._rows = np.arange(num_envs)
-        # Legal actions as flat arrays: per env a segment (offsets), as actions, cshogi moves and
-        # cells (row * N_ACTIONS + action), plus the cells sorted for looking chosen actions up.
+        # Legal actions as flat arrays: per env a segment (offsets, counts), as actions, cshogi
+        # moves, the env of each entry and its cell in the dense mask (row * N_ACTIONS + action).
         self._flat_actions = np.zeros(0, dtype=np.int64)
         self._flat_moves = np.zeros(0, dtype=np.int64)
         self._cells = np.zeros(0, dtype=np.int64)
