@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from server import store as st
 from server.analysis import Analyst
 from server.chat.irc import TwitchChat
 from server.chat.local import LocalChat
@@ -57,6 +58,7 @@ class Services:
         self.trainer_link = None  # the connected trainer's websocket, for forwarding control
         self.control_seq = 0  # sequence numbers of server -> trainer messages on that link
         self.errors: deque[tuple[float, str]] = deque(maxlen=50)  # (time, what failed), for /healthz
+        self.repeats_skipped = 0  # replayed showcase game_start / moves a reconnecting trainer sent again
         self.polls = PollEngine(
             settings=settings, store=self.store, hub=self.hub, live=self.live, send_control=self.send_control
         )
@@ -121,6 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         services = Services(settings)
         services.store.open()
+        closed = await services.store.write(
+            lambda c: st.close_interrupted(c, reason="the server restarted mid-game")
+        )
+        if closed:
+            log.info("closed %d game(s) left open by the last run as interrupted", len(closed))
         app.state.services = services
         if services.admin_token_created:
             log.warning(

@@ -21,7 +21,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS: list[str] = [
+from server import insight_codec as codec
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the first schema.
     """
     CREATE TABLE runs (
@@ -124,8 +126,56 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE moves ADD COLUMN analysis TEXT;
     """,
+    # 4: games can end `interrupted`; insight stored compactly; the shown value in its own column
+    lambda conn: _compact_archive(conn),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The games table as of version 4: `interrupted` is a result (the trainer or the server went away
+# mid-game; `reason` says which). SQLite cannot alter a CHECK, so version 4 rebuilds the table.
+_GAMES_V4 = """
+    CREATE TABLE games_v4 (
+        id TEXT PRIMARY KEY,
+        run_id TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('showcase', 'evaluation', 'selfplay')),
+        start_sfen TEXT NOT NULL,
+        black TEXT NOT NULL,
+        white TEXT NOT NULL,
+        weights_version INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        result TEXT CHECK (result IN ('black', 'white', 'draw', 'truncated', 'interrupted')),
+        reason TEXT,
+        plies INTEGER NOT NULL DEFAULT 0,
+        final_sfen TEXT,
+        kif TEXT,
+        plan TEXT
+    )
+"""
+_GAME_COLUMNS = (
+    "id, run_id, kind, start_sfen, black, white, weights_version, started_at, ended_at, result, reason,"
+    " plies, final_sfen, kif, plan"
+)
+
+
+def _compact_archive(conn: sqlite3.Connection) -> None:
+    """Version 4, inside the migration's transaction (foreign keys are off while it runs, so the
+    games table can be rebuilt without cascading to its moves; `foreign_key_check` runs after)."""
+    conn.execute(_GAMES_V4)
+    conn.execute(f"INSERT INTO games_v4 ({_GAME_COLUMNS}) SELECT {_GAME_COLUMNS} FROM games")
+    conn.execute("DROP TABLE games")
+    conn.execute("ALTER TABLE games_v4 RENAME TO games")
+    conn.execute("CREATE INDEX games_by_time ON games (started_at DESC, id DESC)")
+    conn.execute("CREATE INDEX games_by_run ON games (run_id, started_at DESC)")
+    conn.execute("CREATE INDEX games_open ON games (kind) WHERE ended_at IS NULL")
+    conn.execute("ALTER TABLE moves ADD COLUMN value REAL")  # the insight's value, for calibration
+    rows = conn.execute("SELECT rowid, insight FROM moves WHERE insight IS NOT NULL").fetchall()
+    for rowid, text in rows:
+        insight = json.loads(text)
+        conn.execute(
+            "UPDATE moves SET insight = ?, value = ? WHERE rowid = ?",
+            (codec.encode(insight), insight["value"], rowid),
+        )
 
 
 class StoreError(RuntimeError):
@@ -146,16 +196,29 @@ def migrate(conn: sqlite3.Connection) -> int:
     found = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise StoreError(f"database schema version {found} is newer than this server's {SCHEMA_VERSION}")
-    for version in range(found, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")  # the migration and its version bump commit together
-        try:
-            for statement in _statements(MIGRATIONS[version]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    if found == SCHEMA_VERSION:
+        return found
+    conn.execute("PRAGMA foreign_keys=OFF")  # a table rebuild must not cascade; checked before commit
+    try:
+        for version in range(found, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")  # the migration and its version bump commit together
+            try:
+                step = MIGRATIONS[version]
+                if callable(step):
+                    step(conn)
+                else:
+                    for statement in _statements(step):
+                        conn.execute(statement)
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"migration {version + 1} broke {len(broken)} foreign keys")
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
     return found
 
 
@@ -309,16 +372,37 @@ def start_game(conn: sqlite3.Connection, *, run_id: str | None, game: dict) -> N
     )
 
 
+def close_interrupted(
+    conn: sqlite3.Connection, *, reason: str, kind: str | None = None, keep: str | None = None
+) -> list[str]:
+    """End every game still open (of `kind`, other than `keep`) as `interrupted` with `reason`;
+    returns their ids. A move that arrives later for one of them reopens it (see add_move)."""
+    where, args = ["ended_at IS NULL"], []
+    if kind is not None:
+        where.append("kind = ?")
+        args.append(kind)
+    if keep is not None:
+        where.append("id != ?")
+        args.append(keep)
+    ids = [r[0] for r in conn.execute(f"SELECT id FROM games WHERE {' AND '.join(where)}", args)]
+    conn.executemany(
+        "UPDATE games SET ended_at = ?, result = 'interrupted', reason = ? WHERE id = ?",
+        [(_now(), reason, game_id) for game_id in ids],
+    )
+    return ids
+
+
 def add_move(conn: sqlite3.Connection, *, move: dict) -> None:
-    names = move["move"]
+    names, insight = move["move"], move.get("insight")
     conn.execute(
         # An upsert, not a replace: a move the trainer sends again keeps the analysis already stored.
         "INSERT INTO moves (game_id, ply, sfen_before, sfen_after, usi, western, japanese,"
-        " chosen_prob, weights_version, insight, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " chosen_prob, weights_version, insight, value, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (game_id, ply) DO UPDATE SET sfen_before = excluded.sfen_before,"
         " sfen_after = excluded.sfen_after, usi = excluded.usi, western = excluded.western,"
         " japanese = excluded.japanese, chosen_prob = excluded.chosen_prob,"
-        " weights_version = excluded.weights_version, insight = excluded.insight, ts = excluded.ts",
+        " weights_version = excluded.weights_version, insight = excluded.insight, value = excluded.value,"
+        " ts = excluded.ts",
         (
             move["game_id"],
             move["ply"],
@@ -329,11 +413,19 @@ def add_move(conn: sqlite3.Connection, *, move: dict) -> None:
             names["japanese"],
             move.get("chosen_prob"),
             move["weights_version"],
-            json.dumps(move["insight"]) if move.get("insight") is not None else None,
+            codec.encode(insight) if insight is not None else None,
+            insight["value"] if insight is not None else None,
             _now(),
         ),
     )
-    conn.execute("UPDATE games SET plies = MAX(plies, ?) WHERE id = ?", (move["ply"], move["game_id"]))
+    conn.execute(
+        # A game closed as interrupted goes on when its trainer comes back and plays on (the server
+        # restarted under a live trainer): it is open again until its own game_end.
+        "UPDATE games SET plies = MAX(plies, ?), ended_at = CASE WHEN result = 'interrupted' THEN NULL"
+        " ELSE ended_at END, reason = CASE WHEN result = 'interrupted' THEN NULL ELSE reason END,"
+        " result = NULLIF(result, 'interrupted') WHERE id = ?",
+        (move["ply"], move["game_id"]),
+    )
 
 
 def set_analysis(conn: sqlite3.Connection, *, analysis: dict) -> bool:
@@ -418,14 +510,20 @@ def get_game(conn: sqlite3.Connection, *, game_id: str) -> dict | None:
         return None
     game = dict(row)
     game["moves"] = [
-        {
-            **dict(m),
-            "insight": json.loads(m["insight"]) if m["insight"] else None,
-            "analysis": json.loads(m["analysis"]) if m["analysis"] else None,
-        }
-        for m in conn.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY ply", (game_id,))
+        _move_row(m) for m in conn.execute("SELECT * FROM moves WHERE game_id = ? ORDER BY ply", (game_id,))
     ]
     return game
+
+
+def _move_row(row: sqlite3.Row) -> dict:
+    move = dict(row)
+    del move["value"]  # the insight's own value, kept in a column for calibration
+    try:
+        move["insight"] = codec.decode(row["insight"])
+    except codec.CodecError as exc:  # one damaged row must not take its game's replay with it
+        move["insight"], move["insight_error"] = None, str(exc)
+    move["analysis"] = json.loads(row["analysis"]) if row["analysis"] else None
+    return move
 
 
 def metric_history(
@@ -470,11 +568,11 @@ def calibration(
     """
     run_filter, args = ("", []) if run_id is None else (" AND run_id = ?", [run_id])
     rows = conn.execute(
-        "SELECT g.id, g.result, m.sfen_before, json_extract(m.insight, '$.value') FROM"
+        "SELECT g.id, g.result, m.sfen_before, m.value FROM"
         " (SELECT id, result FROM games WHERE kind = 'showcase' AND result IN ('black', 'white', 'draw')"
         + run_filter
         + " ORDER BY ended_at DESC, id DESC LIMIT ?) g"
-        " JOIN moves m ON m.game_id = g.id WHERE m.insight IS NOT NULL",
+        " JOIN moves m ON m.game_id = g.id WHERE m.value IS NOT NULL",
         [*args, games],
     ).fetchall()
     truncated = conn.execute(

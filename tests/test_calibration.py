@@ -5,6 +5,7 @@ import asyncio
 import httpx
 import pytest
 from test_server import Running, game_messages, held_move, hello, recv_until, send_all, trainer_headers
+from test_store import insight as full_insight
 from websockets.asyncio.client import connect
 
 from server import store as st
@@ -24,7 +25,7 @@ def add_game(conn, game_id, *, kind="showcase", result, values, run_id="run-1"):
     )  # fmt: skip
     for ply, entry in enumerate(values, start=1):
         sfen = BLACK_TO_MOVE if entry is None or entry[0] == "b" else WHITE_TO_MOVE
-        insight = None if entry is None else {"value": entry[1]}
+        insight = None if entry is None else {**full_insight(), "value": entry[1]}
         st.add_move(
             conn,
             move={"game_id": game_id, "ply": ply, "sfen_before": sfen, "sfen_after": sfen,

@@ -68,7 +68,7 @@ def test_training_with_a_pool_records_the_mix_and_who_the_games_were_against(tmp
     result = train(load_config(None, sets))
     assert result.updates == 4
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["opponent_mix"] == {"self": 0.5, "random": 0.25, "past_self": 0.25}
+    assert record["opponent_mix"] == {"self": 0.5, "random": 0.25, "greedy": 0.0, "past_self": 0.25}
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     drawn = [m["pool/opponent_update"] for m in lines]
     assert drawn[:2] == [-1.0, 1.0]  # its frozen self first, then the only snapshot there is

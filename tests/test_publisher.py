@@ -147,3 +147,65 @@ def test_invalid_payload_is_refused_on_the_callers_side(port):
         pub.publish("milestone", {"kind": "kl_spike"})
     with pytest.raises(ValueError, match="hello"):
         pub.publish("hello", hello())
+
+
+class _FailingLink:
+    """A websocket whose `send` raises like a dropped connection after `ok` sends."""
+
+    def __init__(self, ws, ok: int):
+        self._ws, self._ok = ws, ok
+
+    def __getattr__(self, name):
+        return getattr(self._ws, name)
+
+    def __aiter__(self):
+        return self._ws.__aiter__()
+
+    async def send(self, text):
+        if self._ok == 0:
+            from websockets.exceptions import ConnectionClosedError
+
+            await self._ws.close()
+            raise ConnectionClosedError(None, None)
+        self._ok -= 1
+        await self._ws.send(text)
+
+
+class _BreaksOnce(Publisher):
+    def __init__(self, *args, ok: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._ok = ok
+
+    async def _session(self, ws):
+        if self.connects == 1:
+            ws = _FailingLink(ws, self._ok)
+        await super()._session(ws)
+
+
+def test_a_send_failing_mid_batch_puts_the_unsent_rest_back_in_order(port):
+    pub = _BreaksOnce(f"ws://127.0.0.1:{port}", TOKEN, hello, ok=3, backoff_initial=0.05, backoff_max=0.1)
+    pub.start()
+    try:
+        for i in range(10):
+            pub.publish("milestone", milestone(i))  # queued while there is no server: one batch
+        server = FakeServer(port).start()
+        try:
+            got = []
+            while len(got) < 12:
+                envelope, payload = server.take()
+                got.append(envelope.t if envelope.t == "hello" else payload.update)
+            # hello, 0 and 1 went out; the send of 2 failed; the next connection sends 2..9.
+            assert got == ["hello", 0, 1, "hello", *range(2, 10)]
+            assert pub.dropped == {} and pub.pending() == 0 and pub.connects == 2
+        finally:
+            server.stop()
+    finally:
+        pub.stop()
+
+
+def test_requeue_past_the_bound_counts_the_overflow_as_dropped():
+    pub = Publisher("ws://127.0.0.1:9", TOKEN, hello, max_events=3)
+    pub.publish("milestone", milestone(10))
+    pub._requeue([("milestone", pub_m) for pub_m in (milestone(1), milestone(2), milestone(3))])
+    assert pub.dropped == {"milestone": 1}
+    assert [p["update"] if isinstance(p, dict) else p.update for _, p in pub._events] == [1, 2, 10]

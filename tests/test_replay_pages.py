@@ -271,3 +271,62 @@ def test_replay_of_an_unknown_game_says_so(browser, archive):  # noqa: F811
         " (the server said: no game with id 'no-such-game')."
     )
     assert errors == [NOT_FOUND]  # the page's own fetch of /api/games/no-such-game, and nothing else
+
+
+def _write_version_1(path, messages):
+    """The game as the first server archived it: schema version 1, insight as full-float JSON."""
+    import sqlite3
+
+    from server import store as st
+
+    conn = sqlite3.connect(path)
+    conn.executescript(";".join(st._statements(st.MIGRATIONS[0])) + "; PRAGMA user_version = 1;")
+    for t, d in messages:
+        if t == "game_start":
+            conn.execute(
+                "INSERT INTO games (id, run_id, kind, start_sfen, black, white, weights_version, started_at)"
+                " VALUES (?, 'old-run', ?, ?, ?, ?, ?, 1.0)",
+                (d["game_id"], d["kind"], d["start_sfen"], d["black"], d["white"], d["weights_version"]),
+            )
+        elif t == "move":
+            conn.execute(
+                "INSERT INTO moves (game_id, ply, sfen_before, sfen_after, usi, western, japanese,"
+                " chosen_prob, weights_version, insight, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1.0)",
+                (d["game_id"], d["ply"], d["sfen_before"], d["sfen_after"], d["move"]["usi"],
+                 d["move"]["western"], d["move"]["japanese"], d["chosen_prob"], d["weights_version"],
+                 json.dumps(d["insight"]) if d.get("insight") else None),
+            )  # fmt: skip
+        elif t == "game_end":
+            conn.execute(
+                "UPDATE games SET ended_at = 2.0, result = ?, reason = ?, plies = ?, final_sfen = ?, kif = ?"
+                " WHERE id = ?",
+                (d["result"], d["reason"], d["plies"], d["final_sfen"], d["kif"], d["game_id"]),
+            )
+    conn.commit()
+    conn.close()
+
+
+def test_a_version_1_archive_upgraded_at_start_still_replays_with_its_insight(browser, tmp_path):  # noqa: F811
+    messages, _ = showcase_game()
+    unfinished, _ = game_messages(seed=9, plies=6, game_id="g-cut")
+    (tmp_path / "data").mkdir()
+    _write_version_1(tmp_path / "data" / "showcase.sqlite3", [*messages, *unfinished[:-1]])
+    moves = [d for t, d in messages if t == "move"]
+    with Running(tmp_path) as srv:
+        listing = httpx.get(f"{srv.http}/api/games").json()["games"]
+        page, errors = open_page(browser, f"{srv.http}/replays/g-show#ply=7", REPLAY_PAGE)
+        page.wait_for_selector("body[data-ply='7']")
+        settled(page)
+        top = page.locator("#moves-widget .top li:visible .jp").all_inner_texts()
+        value = page.locator(".value-text").inner_text()
+        heat = page.evaluate(
+            "() => document.querySelectorAll('#board-widget .heat, #board-widget [class*=heat]').length"
+        )
+        page.screenshot(path=str(ARTIFACTS / "replay-migrated.png"), full_page=True)
+        page.close()
+    m7 = moves[6]
+    assert {g["id"]: g["result"] for g in listing} == {"g-show": "truncated", "g-cut": "interrupted"}
+    assert top == [m["japanese"] for m in m7["insight"]["top"]]
+    assert value == f"Black {round(m7['insight']['black_win'] * 100)}%"
+    assert heat > 0
+    assert errors == []

@@ -282,3 +282,27 @@ def test_a_capped_potential_pays_only_winning_beyond_the_cap():
     collector.collect(roll, _scripted_actor(collector, mate_in_one), lambda o: torch.zeros(o.shape[0]))
     assert roll.terminated[0, 0] and roll.potentials[0, 0] == pytest.approx(0.30)
     assert roll.rewards[0, 0] == pytest.approx(1.0 - 0.30)
+
+
+def test_greedy_curriculum_envs_come_after_the_random_ones_and_report_their_games():
+    collector = Collector(
+        2, max_plies=8, gamma=0.9, material_shaping=0.0, random_opponent_envs=1, greedy_opponent_envs=3,
+        seed=0,
+    )  # fmt: skip
+    assert collector.num_envs == 6
+    assert collector.greedy is not None and collector.greedy.opponent is greedy_mover
+    roll = Rollout.empty(12, 6, 46, 13527)
+
+    def act(obs, mask):
+        a = torch.distributions.Categorical(logits=torch.where(mask, 0.0, -1e9)).sample()
+        return a, torch.zeros(len(a)), torch.zeros(len(a))
+
+    stats = collector.collect(roll, act, lambda obs: torch.zeros(obs.shape[0]))
+    assert stats.steps == 72
+    assert stats.vs_greedy and stats.vs_opponent and not stats.vs_pool
+    assert {ep.env for ep, _ in stats.vs_greedy} <= {0, 1, 2}  # indices inside the greedy group
+    live = ~(roll.terminated | roll.truncated)
+    assert torch.all(roll.next_sign[:, 2:][live[:, 2:]] == 1.0)  # the agent moves again after a reply
+    # Every greedy-env position handed to the agent has the agent to move.
+    for i, game in enumerate(collector.greedy.env.games):
+        assert game.turn == collector.greedy.agent_colour[i]

@@ -88,10 +88,12 @@ def test_up_supervises_the_trainer_and_archives_its_games(tmp_path):
         finished = []
         while not finished:
             assert time.monotonic() < deadline, "no finished showcase game archived"
-            finished = [
-                g for g in client.get("/api/games", params={"limit": 200}).json()["games"] if g["result"]
-            ]
+            games = client.get("/api/games", params={"limit": 200}).json()["games"]
+            finished = [g for g in games if g["result"] not in (None, "interrupted")]
             time.sleep(0.2)
+        # The showcase game the SIGKILL cut off was closed as such when the new trainer's game began.
+        cut = [g for g in games if g["result"] == "interrupted"]
+        assert all(g["kind"] == "showcase" and "trainer went away" in g["reason"] for g in cut)
         game = client.get(f"/api/games/{finished[0]['id']}").json()
         assert len(game["moves"]) == game["plies"] and game["moves"][0]["insight"] is not None
         kif = client.get(f"/api/games/{game['id']}/export").text

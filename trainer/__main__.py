@@ -94,6 +94,12 @@ def _add_bench(sub) -> None:
     ins.add_argument("--positions", type=int, default=16)
     ins.add_argument("--threads", type=int)
     ins.add_argument("--json", action="store_true")
+    arc = bench_sub.add_parser("archive", help="archive bytes per showcase move with every insight map")
+    arc.add_argument("--preset", default="production", help="network preset (untrained weights)")
+    arc.add_argument("--checkpoint", help="a checkpoint instead of the preset (trained maps)")
+    arc.add_argument("--moves", type=int, default=120)
+    arc.add_argument("--threads", type=int)
+    arc.add_argument("--json", action="store_true")
     tel = bench_sub.add_parser("telemetry", help="training samples/s with publishing on and off")
     tel.add_argument("--updates", type=int, default=12)
     tel.add_argument("--threads", type=int)
@@ -167,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
 
         presets = [p for p in args.presets.split(",") if p]
         print_result(bench_insight(presets, positions=args.positions, threads=args.threads), args.json)
+        return 0
+    if args.command == "bench" and args.target == "archive":
+        from trainer.bench import bench_archive, print_result
+
+        result = bench_archive(
+            preset=args.preset, checkpoint=args.checkpoint, moves=args.moves, threads=args.threads
+        )
+        print_result(result, args.json)
         return 0
     if args.command == "bench" and args.target == "telemetry":
         from trainer.bench import bench_telemetry, print_result

@@ -6,6 +6,7 @@ import json
 import platform
 import random
 import time
+from pathlib import Path
 
 import cshogi
 import numpy as np
@@ -397,6 +398,94 @@ def bench_insight(
             "ratio": round(i / p, 2),
         }
     return out
+
+
+def bench_archive(
+    *, preset: str = "production", checkpoint: str | None = None, moves: int = 120, threads: int | None = None
+) -> dict:
+    """Archive bytes per showcase move: moves played by the network with their real insight (every
+    map of every block), stored through the server's own Store into a fresh SQLite file, against the
+    JSON the trainer sends for the same moves; plus the largest map error after decoding."""
+    import tempfile
+
+    import torch
+
+    from server import store as st
+    from trainer.evaluate import load_policy
+    from trainer.insight import analyse
+    from trainer.loop import default_threads
+    from trainer.model import PRESETS, build_model
+    from trainer.protocol import Move, MoveNames
+    from trainer.shogi.actions import action_to_move
+    from trainer.shogi.game import Game
+    from trainer.shogi.notation import names
+
+    torch.set_num_threads(threads or default_threads())
+    if checkpoint:
+        model, data = load_policy(checkpoint)
+        label = f"{checkpoint} (update {data['update']})"
+    else:
+        torch.manual_seed(0)
+        model, label = build_model(PRESETS[preset]).eval(), f"{preset} preset, untrained weights"
+    model.requires_grad_(False)
+    sent: list[dict] = []
+    game, game_no = Game(), 0
+    while len(sent) < moves:
+        if game.is_over:
+            game, game_no = Game(), game_no + 1
+        analysis = analyse(model, game)
+        action = int(analysis.probs.argmax())
+        move = action_to_move(action, game)
+        before, prev = game.sfen(), (game.moves[-1] if game.moves else None)
+        named = MoveNames(**names(game, move, prev))
+        game.push(move)
+        sent.append(
+            Move(game_id=f"bench-{game_no}", ply=game.ply, sfen_before=before, move=named,
+                 sfen_after=game.sfen(), chosen_prob=float(analysis.probs[action]), weights_version=1,
+                 insight=analysis.insight).model_dump(mode="json")
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        empty, path = Path(tmp) / "empty.sqlite3", Path(tmp) / "archive.sqlite3"
+        sizes = {}
+        for target, rows in ((empty, []), (path, sent)):
+            store = st.Store(target).open()
+
+            def write(conn, rows=rows):
+                for i in sorted({m["game_id"] for m in rows}):
+                    st.start_game(conn, run_id="bench", game={"game_id": i, "kind": "showcase",
+                                  "start_sfen": Game().sfen(), "black": "ai", "white": "ai",
+                                  "weights_version": 1})  # fmt: skip
+                for m in rows:
+                    st.add_move(conn, move=m)
+
+            store.submit(write).result()
+            store.close()
+            conn = st.connect(target)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+            stored = conn.execute("SELECT COALESCE(SUM(LENGTH(insight)), 0) FROM moves").fetchone()[0]
+            got = [st.get_game(conn, game_id=g)["moves"] for g in sorted({m["game_id"] for m in rows})]
+            conn.close()
+            sizes[target.name] = (target.stat().st_size, stored, [m for ms in got for m in ms])
+    file_bytes = sizes["archive.sqlite3"][0] - sizes["empty.sqlite3"][0]
+    decoded = sizes["archive.sqlite3"][2]
+    error = 0.0
+    for a, b in zip(sent, decoded, strict=True):
+        for name in ("se_attention", "activation"):
+            for x, y in zip(a["insight"]["maps"][name], b["insight"]["maps"][name], strict=True):
+                error = max(error, max(abs(u - v) for u, v in zip(x, y, strict=True)))
+    blocks = len(sent[0]["insight"]["maps"]["se_attention"])
+    return {
+        "benchmark": "archive",
+        "network": label,
+        "blocks": blocks,
+        "maps_per_move": 2 * blocks + 3,
+        "moves": len(sent),
+        "json_insight_bytes_per_move": round(sum(len(json.dumps(m["insight"])) for m in sent) / len(sent)),
+        "stored_insight_bytes_per_move": round(sizes["archive.sqlite3"][1] / len(sent)),
+        "archive_bytes_per_move": round(file_bytes / len(sent)),
+        "max_map_error": round(error, 5),
+    }
 
 
 def bench_telemetry(*, updates: int = 12, threads: int | None = None) -> dict:

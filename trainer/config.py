@@ -94,6 +94,9 @@ class RewardSection(Section):
 class CurriculumSection(Section):
     random_opponent_envs: int = Field(96, ge=0, le=4096)
     """Extra envs where the agent plays one side and a uniform-random mover the other."""
+    greedy_opponent_envs: int = Field(0, ge=0, le=4096)
+    """Extra envs against the one-ply greedy mover (mates in one, else takes the most valuable
+    piece): a scripted opponent that punishes a hanging piece, which the random mover never does."""
     pool_envs: int = Field(0, ge=0, le=4096)
     """Extra envs where the agent plays a frozen past version of itself (fictitious self-play)."""
     pool_size: int = Field(5, ge=1, le=100)
@@ -200,9 +203,9 @@ class TrainConfig(Section):
 
     @property
     def total_envs(self) -> int:
-        """Self-play, random-opponent and pool envs together."""
+        """Self-play, random-opponent, greedy-opponent and pool envs together."""
         c = self.curriculum
-        return self.env.num_envs + c.random_opponent_envs + c.pool_envs
+        return self.env.num_envs + c.random_opponent_envs + c.greedy_opponent_envs + c.pool_envs
 
     @property
     def batch_size(self) -> int:

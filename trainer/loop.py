@@ -99,7 +99,7 @@ def _install_signal_handlers(stop: StopFlag) -> list:
     return previous
 
 
-def _selfplay_metrics(episodes, vs_opponent) -> dict:
+def _selfplay_metrics(episodes, vs_opponent, vs_greedy=()) -> dict:
     out: dict[str, float] = {}
     if episodes:
         out["selfplay/games"] = len(episodes)
@@ -110,6 +110,9 @@ def _selfplay_metrics(episodes, vs_opponent) -> dict:
     if vs_opponent:
         out["curriculum/games"] = len(vs_opponent)
         out["curriculum/score_vs_random"] = _agent_score(vs_opponent)
+    if vs_greedy:
+        out["curriculum/greedy_games"] = len(vs_greedy)
+        out["curriculum/score_vs_greedy"] = _agent_score(vs_greedy)
     return out
 
 
@@ -182,6 +185,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         pool_envs=cfg.curriculum.pool_envs,
         pool_opponent=pool.opponent if pool else None,
         random_opponent_envs=cfg.curriculum.random_opponent_envs,
+        greedy_opponent_envs=cfg.curriculum.greedy_opponent_envs,
         seed=int(np_rng.integers(2**31)),
         start_sfens=cfg.env.start_sfens or None,
     )
@@ -227,6 +231,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         },
         "curriculum": {
             "random_opponent_envs": cfg.curriculum.random_opponent_envs,
+            "greedy_opponent_envs": cfg.curriculum.greedy_opponent_envs,
             "pool_envs": cfg.curriculum.pool_envs,
             "pool_size": cfg.curriculum.pool_size,
         },
@@ -234,6 +239,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         "opponent_mix": {
             "self": cfg.env.num_envs / n_envs,
             "random": cfg.curriculum.random_opponent_envs / n_envs,
+            "greedy": cfg.curriculum.greedy_opponent_envs / n_envs,
             "past_self": cfg.curriculum.pool_envs / n_envs,
         },
         "threads": torch.get_num_threads(),
@@ -353,7 +359,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 update_s = time.perf_counter() - t_update
                 update += 1
                 samples_done += stats.steps
-                metrics.update(_selfplay_metrics(stats.episodes, stats.vs_opponent))
+                metrics.update(_selfplay_metrics(stats.episodes, stats.vs_opponent, stats.vs_greedy))
                 if pool is not None:
                     metrics.update(_pool_metrics(stats.vs_pool, pool))
                     if update % cfg.curriculum.pool_every_updates == 0:

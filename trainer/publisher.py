@@ -5,8 +5,10 @@ away, conflating types (metrics, status) keep only the latest, event types (move
 evaluations) are kept up to a bound and then dropped and counted; the counts go out in the next
 `status` once the link is back. Every (re)connect starts with `hello`, then whatever `on_connect`
 returns (the showcase game so far). Reconnects back off
-exponentially with jitter. `control` messages from the server are handed to `on_control` (called on
-the publisher's thread: keep it short, e.g. set a flag).
+exponentially with jitter. A send that fails mid-batch puts the unsent rest back at the front of the
+queue (or counts it dropped past the bound), so nothing leaves the queue unsent and uncounted.
+`control` messages from the server are handed to `on_control` (called on the publisher's thread:
+keep it short, e.g. set a flag).
 """
 
 from __future__ import annotations
@@ -182,8 +184,15 @@ class Publisher:
         try:
             while True:
                 batch = self._take()
-                for t, payload in batch:
-                    await send(t, payload)
+                for i, (t, payload) in enumerate(batch):
+                    try:
+                        await send(t, payload)
+                    except BaseException:
+                        # The link died mid-batch: what was not confirmed sent goes back to the front
+                        # of the queue for the next connection (the server stores moves and games
+                        # idempotently, so the one in flight may safely arrive twice).
+                        self._requeue(batch[i:])
+                        raise
                 if not batch:
                     if self._stopping.is_set():
                         await ws.close()
@@ -211,6 +220,20 @@ class Publisher:
                     status.dropped = {k: v for k, v in self.dropped.items() if v}
                     self._dropped_unreported = False
         return batch
+
+    def _requeue(self, unsent: list[tuple[str, Payload]]) -> None:
+        """Put back what a failed send left over, ahead of anything queued since; a conflated type
+        newer than the unsent one wins, and events past the bound are dropped and counted."""
+        with self._lock:
+            events = [(t, p) for t, p in unsent if t not in CONFLATE]
+            for t, p in unsent:
+                if t in CONFLATE:
+                    self._latest.setdefault(t, p)
+            room = max(0, self.max_events - len(self._events))
+            for t, _ in events[room:]:
+                self.dropped[t] += 1
+                self._dropped_unreported = True
+            self._events.extendleft(reversed(events[:room]))
 
     async def _receive(self, ws) -> None:
         async for text in ws:

@@ -164,12 +164,13 @@ class CollectStats:
     steps: int
     seconds: float
     vs_pool: list[tuple[Episode, int]] = field(default_factory=list)  # against a past self
+    vs_greedy: list[tuple[Episode, int]] = field(default_factory=list)  # against the greedy mover
 
 
 class Collector:
     """Fills a Rollout from `num_envs` self-play envs plus optional curriculum envs (against the
-    random mover) and pool envs (against `pool_opponent`, a past version of the agent), in that
-    order."""
+    random mover, then against the greedy mover) and pool envs (against `pool_opponent`, a past
+    version of the agent), in that order."""
 
     def __init__(
         self,
@@ -185,6 +186,7 @@ class Collector:
         material_cap: float = 0.0,
         pool_envs: int = 0,
         pool_opponent: Mover | None = None,
+        greedy_opponent_envs: int = 0,
     ):
         self.rng = np.random.default_rng(seed)
         self.selfplay = VecEnv(num_envs, max_plies=max_plies, start_sfen=start_sfens)
@@ -193,12 +195,17 @@ class Collector:
             if random_opponent_envs
             else None
         )
+        self.greedy = (
+            OpponentEnv(greedy_opponent_envs, greedy_mover, self.rng, max_plies=max_plies)
+            if greedy_opponent_envs
+            else None
+        )
         if pool_envs and pool_opponent is None:
             raise ValueError("pool_envs needs a pool_opponent")
         self.pool = (
             OpponentEnv(pool_envs, pool_opponent, self.rng, max_plies=max_plies) if pool_envs else None
         )
-        self.num_envs = num_envs + random_opponent_envs + pool_envs
+        self.num_envs = num_envs + random_opponent_envs + greedy_opponent_envs + pool_envs
         self.gamma = gamma
         # Potential phi = coefficient * material balance / 100: taking a rook (balance +20) is worth
         # 0.2 x the coefficient, against 1 for winning the game.
@@ -208,10 +215,11 @@ class Collector:
         self.reason_counts: Counter[str] = Counter()
 
     def _opponent_envs(self) -> list[OpponentEnv]:
-        return [e for e in (self.curriculum, self.pool) if e is not None]
+        return [e for e in (self.curriculum, self.greedy, self.pool) if e is not None]
 
     def observation(self) -> tuple[np.ndarray, np.ndarray]:
-        """The current (obs, mask) of every env: self-play first, then curriculum, then pool envs."""
+        """The current (obs, mask) of every env: self-play first, then random-opponent, greedy-opponent
+        and pool envs."""
         groups = [self.selfplay, *self._opponent_envs()]
         if len(groups) == 1:
             return self.selfplay.obs, self.selfplay.mask
@@ -225,6 +233,8 @@ class Collector:
         episodes: list[Episode] = []
         vs_opponent: list[tuple[Episode, int]] = []
         vs_pool: list[tuple[Episode, int]] = []
+        vs_greedy: list[tuple[Episode, int]] = []
+        games_of = {id(self.curriculum): vs_opponent, id(self.greedy): vs_greedy, id(self.pool): vs_pool}
         T = rollout.actions.shape[0]
         obs, mask = self.observation()
         for t in range(T):
@@ -252,7 +262,7 @@ class Collector:
                 truncated.append(cur.truncated)
                 final_obs.append(cur.final_obs)
                 next_sign.append(cur.next_sign)
-                (vs_opponent if group is self.curriculum else vs_pool).extend(cur.episodes)
+                games_of[id(group)].extend(cur.episodes)
             reward = np.concatenate(reward)
             terminated, truncated = np.concatenate(terminated), np.concatenate(truncated)
             sign = np.concatenate(next_sign)
@@ -291,4 +301,5 @@ class Collector:
         rollout.next_values[T - 1] = torch.where(live, tail, rollout.next_values[T - 1])
         for ep in episodes:
             self.reason_counts[ep.reason] += 1
-        return CollectStats(episodes, vs_opponent, T * self.num_envs, time.perf_counter() - start, vs_pool)
+        seconds = time.perf_counter() - start
+        return CollectStats(episodes, vs_opponent, T * self.num_envs, seconds, vs_pool, vs_greedy)

@@ -36,7 +36,7 @@ async def list_games(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
     kind: Literal["showcase", "evaluation", "selfplay"] | None = None,
-    result: Literal["black", "white", "draw", "truncated"] | None = None,
+    result: Literal["black", "white", "draw", "truncated", "interrupted"] | None = None,
     run: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict:
     """Newest first. Pass the returned `next_cursor` to get the following page; null means the end."""

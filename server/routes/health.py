@@ -22,6 +22,7 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
         "trainer": s.live.trainer_status(),
         "viewers": s.hub.subscribers,
         "store_batches": s.store.batches,
+        "trainer_repeats_skipped": s.repeats_skipped,
         "store_error": repr(store_error) if store_error else None,
         "errors": recent,
         "poll": s.polls.describe(),

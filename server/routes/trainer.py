@@ -39,6 +39,9 @@ async def _persist(s, t: str, d: dict) -> None:
     if t == "hello":
         store.submit(lambda c: st.record_hello(c, run_id=d["run_id"], hello=d))
     elif t == "game_start":
+        if d["kind"] == "showcase":  # one showcase game at a time: an older open one was cut off
+            reason = "the trainer went away mid-game (its next showcase game started)"
+            store.submit(lambda c: st.close_interrupted(c, reason=reason, kind="showcase", keep=d["game_id"]))
         store.submit(lambda c: st.start_game(c, run_id=run_id, game=d))
     elif t == "move":
         store.submit(lambda c: st.add_move(c, move=d))
@@ -50,6 +53,18 @@ async def _persist(s, t: str, d: dict) -> None:
         )
     elif t == "milestone":
         store.submit(lambda c: st.add_milestone(c, run_id=run_id, milestone=d))
+
+
+def _already_live(live, t: str, d: dict) -> bool:
+    """True for a showcase game_start or move the live state (and so every viewer) already has."""
+    game = live.game
+    if game is None or d.get("game_id") != game["game_id"]:
+        return False
+    if t == "game_start":
+        return True
+    if t == "move":
+        return bool(live.moves) and d["ply"] <= live.moves[-1]["ply"]
+    return False
 
 
 @router.websocket("/ws/trainer")
@@ -79,6 +94,7 @@ async def trainer_link(ws: WebSocket) -> None:
                 await ws.close(code=UNSUPPORTED_DATA, reason=str(exc)[:120])
                 return
             d = payload.model_dump(mode="json")
+            repeat = _already_live(s.live, envelope.t, d)
             s.live.apply(envelope.t, d)
             if first:
                 first = False
@@ -97,6 +113,11 @@ async def trainer_link(ws: WebSocket) -> None:
                 continue
             if envelope.t == "move" and d["game_id"] in archive_only:
                 continue  # a replay for the archive, not the live feed
+            if repeat:
+                # A reconnecting trainer replays the showcase game so far (and may have the same
+                # game_start queued too): stored idempotently above, but viewers already have it.
+                s.repeats_skipped += 1
+                continue
             if envelope.t == "game_end":
                 archive_only.discard(d["game_id"])
             s.hub.publish(envelope.t, d, envelope.ts)

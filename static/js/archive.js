@@ -18,7 +18,10 @@ export async function fetchJson(url) {
   return response.json();
 }
 
-const RESULTS = { black: "Black won", white: "White won", draw: "Draw", truncated: "Stopped at the ply limit" };
+const RESULTS = {
+  black: "Black won", white: "White won", draw: "Draw", truncated: "Stopped at the ply limit",
+  interrupted: "Interrupted",
+};
 
 /** A game's result in words; a game without one has not ended (or was cut off before its end). */
 export function resultText(result) {
