@@ -1,4 +1,5 @@
-"""`python -m server up|serve`: the whole showcase (server + supervised trainer), or the server alone."""
+"""`python -m server up|serve|backup|bench`: the whole showcase (server + supervised trainer), the server
+alone, an online copy of the archive, or a benchmark."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 
 
@@ -23,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
             "--data-dir", help="SQLite, tokens, trainer run (default ./data; env SHOWCASE_DATA_DIR)"
         )
     up.add_argument("--no-trainer", action="store_true", help="serve pages and replays only")
+    back = sub.add_parser(
+        "backup", help="copy the archive to a file while the server runs (SQLite's backup API)"
+    )
+    back.add_argument("target", help="the copy to write, e.g. backups/showcase-2026-12-02.sqlite3")
+    back.add_argument(
+        "--data-dir", help="the server's data directory (default ./data; env SHOWCASE_DATA_DIR)"
+    )
     bench = sub.add_parser("bench", help="benchmarks that print their figures")
     bench_sub = bench.add_subparsers(dest="target", required=True)
     fan = bench_sub.add_parser(
@@ -76,6 +85,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--interval and --moves must be positive")
         result = bench_analysis(args.interval, args.moves)
         print(json.dumps(result) if args.json else "\n".join(f"{k:32s} {v}" for k, v in result.items()))
+        return 0
+    if args.command == "backup":
+        from server.config import Settings
+        from server.retention import backup
+
+        settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+        try:
+            result = backup(settings.db_path, args.target)
+        except (OSError, sqlite3.Error) as exc:
+            print(f"error: backup failed: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(result))
         return 0
     if args.command == "bench":
         from server.bench import bench_fanout

@@ -25,6 +25,7 @@ from server.config import Settings, load_admin_token
 from server.hub import Hub
 from server.live import LiveState
 from server.polls import PollEngine
+from server.retention import Pass, Policy, run_pass
 from server.routes import (
     calibration,
     chat,
@@ -79,6 +80,26 @@ class Services:
         )
         self.polls.analyst = self.analyst
         self.tasks: list[asyncio.Task] = []
+        self.retention = Policy(
+            keep_sampled_days=settings.keep_sampled_days,
+            keep_days=settings.keep_days,
+            max_bytes=int(settings.max_archive_mb * 1024 * 1024),
+        )
+        self.last_retention: Pass | None = None
+
+    async def retain(self) -> None:
+        """Apply the retention policy now, then every `retention_every_s`."""
+        while True:
+            try:
+                self.last_retention = await run_pass(self.store, self.retention)
+                if self.last_retention.deleted:
+                    log.info("archive retention: deleted %s", self.last_retention.deleted)
+                if self.last_retention.over_limit:
+                    self.report_error("archive over max_archive_mb with nothing left that may be deleted")
+            except Exception as exc:  # the stream goes on; /healthz says what failed
+                log.exception("archive retention failed")
+                self.report_error(f"retention: {exc!r}")
+            await asyncio.sleep(self.settings.retention_every_s)
 
     async def send_control(self, control: Control) -> bool:
         """Send one `control` to the trainer; False when none is connected or the send failed."""
@@ -101,6 +122,9 @@ class Services:
             self.tasks.append(task)
         else:
             log.warning("live engine analysis: %s", self.analyst.state.message)
+        task = asyncio.create_task(self.retain(), name="retention")
+        task.add_done_callback(self._task_done)
+        self.tasks.append(task)
         for source in self.polls.sources:
             task = asyncio.create_task(source.run(self.polls.on_chat), name=f"chat:{source.name}")
             task.add_done_callback(self._task_done)

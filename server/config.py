@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     snapshot_metric_points: int = Field(300, ge=1)
     send_timeout_s: float = Field(5.0, gt=0)
 
+    # Archive retention (applied in the background; see server/retention.py)
+    keep_sampled_days: float = Field(7.0, ge=0)
+    """Self-play and evaluation games older than this are deleted (0 = kept until the size limit)."""
+    keep_days: float = Field(0.0, ge=0)
+    """Showcase games and closed polls older than this are deleted (0 = no age limit)."""
+    max_archive_mb: float = Field(0.0, ge=0)
+    """Above this many MB in use, the oldest sampled games go, then the oldest showcase games (0 = no
+    limit). Open games, games a milestone links to, milestones, metrics and scores always stay."""
+    retention_every_s: float = Field(600.0, ge=10)
+
     # Chat and polls
     twitch_channel: str | None = None
     """Twitch channel whose chat plays along (read anonymously unless an OAuth token is set)."""
@@ -55,6 +65,12 @@ class Settings(BaseSettings):
     chat_user_window_s: float = Field(10.0, gt=0)
     """Each user's commands beyond `chat_user_limit` per `chat_user_window_s` are ignored."""
     highlights_per_s: int = Field(4, ge=1)
+    chat_shared: bool = False
+    """Count Shared Chat messages mirrored from partner channels (votes, commands); off: ignored."""
+    chat_ignore_users: list[str] = ["nightbot", "streamelements", "moobot", "fossabot", "streamlabs"]
+    """Accounts (logins) whose lines are ignored: other bots. Set it to [] to hear everyone."""
+    chat_command_cooldown_s: float = Field(15.0, ge=0)
+    """A channel-wide answer (!help, !top) is given at most this often."""
 
     # Live engine analysis (optional: without the engine the pages say so)
     analysis_engine: str = "fairy-stockfish"

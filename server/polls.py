@@ -47,6 +47,9 @@ HELP = (
     "!predict <move> during a prediction round (7g7f, P-7f or ７六歩; a bare move works too), "
     "!vote <n> in a strategy poll, !score for your points, !top for the leaderboard"
 )
+MOD_HELP = "mods: !pause, !resume, !skip (cancel the poll), !predictround [seconds]"
+COOLDOWN_COMMANDS = ("!help", "!commands", "!top")  # answers the whole channel reads
+MOD_COMMANDS = ("!pause", "!resume", "!skip", "!predictround")
 
 
 class PollError(Exception):
@@ -137,6 +140,10 @@ class PollEngine:
         self.analyst = None  # server.analysis.Analyst: the engine's choice for a held position
         self._timer: asyncio.Task | None = None
         self._limiter = UserLimiter(settings.chat_user_limit, settings.chat_user_window_s)
+        self._ignore = {u.lower().lstrip("@") for u in settings.chat_ignore_users}
+        self._last_answer: dict[str, float] = {}  # command -> when it was last answered (monotonic)
+        self.ignored: dict[str, int] = {"shared_chat": 0, "ignored_user": 0, "rate_limited": 0,
+                                        "cooldown": 0, "not_a_mod": 0}  # fmt: skip
         self._highlights: deque[float] = deque()
         self._moves_since_poll = 0
         self._release_on_hello = False
@@ -483,12 +490,33 @@ class PollEngine:
     async def on_chat(self, msg: ChatMessage) -> str | None:
         """Handle one chat line; returns what to answer the user, if anything."""
         text = msg.text.strip()
-        if not text or not self._limiter.allow(msg.user_id, time.monotonic()):
+        if not text:
+            return None
+        if msg.shared_from is not None and not self.settings.chat_shared:
+            self.ignored["shared_chat"] += 1  # a partner channel's viewer: not ours to count
+            return None
+        if msg.login in self._ignore:
+            self.ignored["ignored_user"] += 1
+            return None
+        now = time.monotonic()
+        if not self._limiter.allow(msg.user_id, now):
+            self.ignored["rate_limited"] += 1
             return None
         command, _, arg = text.partition(" ")
         command = command.lower()
         if msg.source == "local" and not command.startswith("!"):
             self._highlight(msg, text)
+        if command in MOD_COMMANDS:
+            if not msg.is_mod:
+                self.ignored["not_a_mod"] += 1
+                return None
+            return await self._mod_command(command, arg.strip())
+        if command in COOLDOWN_COMMANDS and msg.source != "local":
+            last = self._last_answer.get(command)
+            if last is not None and now - last < self.settings.chat_command_cooldown_s:
+                self.ignored["cooldown"] += 1
+                return None
+            self._last_answer[command] = now
         if command == "!predict":
             return await self._vote_move(msg, arg.strip(), explicit=True)
         if command == "!vote":
@@ -502,14 +530,37 @@ class PollEngine:
             return "top predictors: " + ", ".join(
                 f"{i}. {e['user']} {e['points']}" for i, e in enumerate(entries, 1)
             )
-        if command == "!help":
-            return HELP
+        if command in ("!help", "!commands"):
+            return HELP + ("; " + MOD_HELP if msg.is_mod else "")
         if command.startswith("!"):
             return None  # someone else's bot command
         poll = self.current
         if poll is not None and poll.kind == "predict" and poll.state == "open" and len(text) <= 24:
             return await self._vote_move(msg, text, explicit=False)  # a bare move during a round
         return None
+
+    async def _mod_command(self, command: str, arg: str) -> str:
+        """A moderator's (or the broadcaster's) control of the show; the answer says what happened."""
+        if command in ("!pause", "!resume"):
+            action = command[1:]
+            sent = await self.send_control(Control(action=action))
+            return f"showcase game: {action}d" if sent else "no trainer is connected"
+        try:
+            if command == "!skip":
+                done = await self.cancel("skipped by a moderator")
+                return f"poll {done['cancelled']} skipped"
+            window = None
+            if arg:
+                try:
+                    window = float(arg)
+                except ValueError:
+                    return f"!predictround takes the voting seconds, e.g. !predictround 30; got {arg[:20]!r}"
+                if not 5 <= window <= 600:
+                    return "!predictround: the voting time must be 5 to 600 seconds"
+            opened = await self.open_predict(window)
+            return f"prediction round opened: {opened.get('question', 'what will the AI play next?')}"
+        except PollError as exc:
+            return str(exc)
 
     async def _vote_move(self, msg: ChatMessage, text: str, *, explicit: bool) -> str | None:
         poll = self.current

@@ -28,7 +28,8 @@ class Session:
 
 
 class FakeTwitchIrc:
-    def __init__(self, *, tokens: dict[str, str] | None = None, moderators: set[str] = frozenset()):
+    def __init__(self, *, tokens: dict[str, str] | None = None, moderators: set[str] = frozenset(), ssl=None):
+        self.ssl = ssl  # an ssl.SSLContext: serve wss:// as Twitch does
         self.tokens = tokens or {}  # oauth token -> the account it belongs to
         self.moderators = set(moderators)
         self.lines: list[tuple[float, str]] = []  # every line any client sent, with its arrival time
@@ -45,7 +46,7 @@ class FakeTwitchIrc:
         self._thread.start()
 
         async def open_server():
-            return await serve(self._handle, "127.0.0.1", 0)
+            return await serve(self._handle, "127.0.0.1", 0, ssl=self.ssl)
 
         self._server = self._call(open_server())
         self.port = self._server.sockets[0].getsockname()[1]
@@ -62,7 +63,7 @@ class FakeTwitchIrc:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self.port}"
 
     def __enter__(self):
         return self.start()

@@ -217,3 +217,58 @@ def test_a_handler_error_does_not_end_chat():
 
         asyncio.run(asyncio.wait_for(go(), 20))
     assert chat.connections == 1  # the same connection carried on
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """A certificate for 127.0.0.1 made by openssl, as server and client TLS contexts."""
+    import ssl
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))  # verifies the chain and the host name
+    return server, client
+
+
+def test_the_real_wss_path_logs_in_reads_and_posts_over_tls(self_signed):
+    server_tls, client_tls = self_signed
+    with FakeTwitchIrc(tokens={"tok123": "mybot"}, ssl=server_tls) as irc:
+        assert irc.url.startswith("wss://")
+        chat = TwitchChat(
+            "shogishow", url=irc.url, nick="MyBot", oauth_token="oauth:tok123", ssl_context=client_tls
+        )
+
+        async def body(received):
+            await until(lambda: chat.state == "joined")
+            irc.chat("shogishow", "viewer", "!predict 7g7f", user_id="9")
+            await until(lambda: len(received) == 1)
+            assert await chat.say("round over")
+            await until(lambda: any(line.endswith(":round over") for line in irc.sent("PRIVMSG")))
+
+        received = run_client(chat, body)
+        assert irc.sent("PASS") == ["PASS oauth:tok123"]
+    assert received[0].text == "!predict 7g7f" and received[0].user_id == "9"
+
+
+def test_a_certificate_the_client_does_not_trust_is_refused_and_retried(self_signed):
+    import ssl
+
+    server_tls, _ = self_signed
+    with FakeTwitchIrc(ssl=server_tls) as irc:
+        chat = TwitchChat(
+            "shogishow", url=irc.url, ssl_context=ssl.create_default_context(), max_backoff_s=0.2
+        )
+
+        async def body(received):
+            await until(lambda: chat.state == "disconnected")  # the handshake failed, not silently accepted
+
+        run_client(chat, body)
+        assert irc.sessions == [] and chat.connections == 0

@@ -45,7 +45,20 @@ def test_kill_during_save_leaves_previous_checkpoint_loadable(tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", writer], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "saving"
-    time.sleep(0.05)
+    deadline = time.monotonic() + 60
+
+    def writing() -> bool:
+        for f in tmp_path.glob(".latest.pt.*.tmp"):
+            try:
+                return f.stat().st_size > 0
+            except FileNotFoundError:  # renamed into place between the listing and the look
+                return False
+        return False
+
+    while not writing():  # the kill lands mid-write, not after a guessed delay
+        assert proc.poll() is None, "the writer finished before it was caught writing"
+        assert time.monotonic() < deadline, "the temporary file never appeared"
+        time.sleep(0.001)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL

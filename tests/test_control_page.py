@@ -4,6 +4,7 @@ local chat, and a refused token asked for again."""
 
 import time
 
+import httpx
 from test_pages import ARTIFACTS, browser  # noqa: F401 (browser: fixture)
 from test_poll_pages import Background
 from test_polls import ScriptedShowcase
@@ -44,6 +45,9 @@ def test_control_room_drives_the_showcase_and_a_predict_round(browser, tmp_path)
                 "() => document.getElementById('trainer-line').textContent.includes('paused')"
             )
             trainer_line = page.locator("#trainer-line").inner_text()
+            page.wait_for_function("() => document.getElementById('archive-line').textContent.includes('MB')")
+            archive_line = page.locator("#archive-line").inner_text()
+            health = httpx.get(f"{srv.http}/healthz").json()["archive"]
             page.click("button[data-action=pause]")
             page.click("button[data-speed='0.75']")
             wait_until(lambda: len(show.controls) == 2)
@@ -95,3 +99,8 @@ def test_control_room_drives_the_showcase_and_a_predict_round(browser, tmp_path)
     assert refused.endswith("the server refused the admin token: enter it again")
     # The one console error is the browser's own report of the refused (401) request.
     assert len(errors) == 1 and "401" in errors[0]
+    games = sum(health["games"].values())
+    assert archive_line.startswith(f"archive: {health['bytes'] / 2**20:.1f} MB in use, {games} games, ")
+    assert health["retention"] == {"keep_sampled_days": 7.0, "keep_days": 0.0, "max_bytes": 0,
+                                   "last_pass": health["retention"]["last_pass"]}  # fmt: skip
+    assert health["retention"]["last_pass"]["deleted"] == {} and health["file_bytes"] >= health["bytes"]

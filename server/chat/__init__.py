@@ -32,12 +32,20 @@ class ChatMessage:
     display_name: str
     text: str
     ts_ms: int
-    is_mod: bool = False
+    is_mod: bool = False  # a moderator or the broadcaster (the local box: the streamer)
+    login: str = ""  # the account name, lower case (what an ignore list names)
+    shared_from: str | None = None  # Shared Chat: the partner channel's room id it was mirrored from
 
     @classmethod
-    def make(cls, *, source, user_id: str, display_name: str, text: str, ts_ms: int, is_mod=False):
+    def make(
+        cls, *, source, user_id: str, display_name: str, text: str, ts_ms: int, is_mod=False, login="",
+        shared_from: str | None = None,
+    ):  # fmt: skip
         name = clean(display_name, MAX_NAME) or clean(user_id, MAX_NAME) or "anonymous"
-        return cls(source, clean(user_id, 64), name, clean(text, MAX_TEXT), ts_ms, is_mod)
+        return cls(
+            source, clean(user_id, 64), name, clean(text, MAX_TEXT), ts_ms, is_mod,
+            clean(login or name, MAX_NAME).lower(), clean(shared_from, 32) if shared_from else None,
+        )  # fmt: skip
 
 
 Handler = Callable[[ChatMessage], Awaitable[str | None]]  # returns a reply for the user, if any

@@ -152,6 +152,8 @@ def privmsg_to_chat(msg: IrcMessage) -> ChatMessage | None:
     except (KeyError, ValueError):
         ts_ms = int(time.time() * 1000)
     nick = msg.nick
+    # Shared Chat mirrors a partner channel's messages into ours; they carry the room they came from.
+    source_room, room = msg.tags.get("source-room-id"), msg.tags.get("room-id")
     return ChatMessage.make(
         source="twitch",
         user_id=msg.tags.get("user-id") or f"nick:{nick}",
@@ -159,6 +161,8 @@ def privmsg_to_chat(msg: IrcMessage) -> ChatMessage | None:
         text=text,
         ts_ms=ts_ms,
         is_mod=is_mod,
+        login=nick,
+        shared_from=source_room if source_room and source_room != room else None,
     )
 
 
@@ -177,6 +181,7 @@ class TwitchChat:
         rate_limit: tuple[int, float] = (20, 30.0),
         mod_rate_limit: tuple[int, float] = (100, 30.0),
         max_backoff_s: float = 60.0,
+        ssl_context=None,
     ):
         channel = channel.lower().lstrip("#")
         if not CHANNEL.match(channel):
@@ -200,6 +205,7 @@ class TwitchChat:
         self._last_reconnect = -1e9
         self._ws = None
         self._max_backoff_s = max_backoff_s
+        self._ssl = ssl_context  # None: the system's trust store (a test passes its own CA)
 
     # -- posting ----------------------------------------------------------------------------------------
     async def say(self, text: str, *, reply: bool = False) -> bool:
@@ -238,7 +244,8 @@ class TwitchChat:
             self.state = "connecting"
             again_now = False
             try:
-                async with connect(self.url, max_size=1 << 20, open_timeout=15, proxy=None) as ws:
+                tls = {"ssl": self._ssl} if self._ssl is not None and self.url.startswith("wss:") else {}
+                async with connect(self.url, max_size=1 << 20, open_timeout=15, proxy=None, **tls) as ws:
                     self.connections += 1
                     again_now = await self._session(ws, handler)
                     if self.state == "joined":

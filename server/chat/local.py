@@ -28,7 +28,12 @@ class LocalChat:
         await self._ready.wait()
         name = clean(user, 25) or "streamer"
         message = ChatMessage.make(
-            source="local", user_id=f"local:{name.lower()}", display_name=name, text=text, ts_ms=now_ms()
+            source="local",
+            user_id=f"local:{name.lower()}",
+            display_name=name,
+            text=text,
+            ts_ms=now_ms(),
+            is_mod=True,  # the box and POST /api/chat need the admin token: it is the streamer
         )
         return await self._handler(message)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from server import retention
 from server.routes import services
 
 router = APIRouter(tags=["health"])
@@ -17,6 +18,16 @@ RECENT_S = 300  # errors older than this no longer make the server unhealthy (th
 async def healthz(s: Annotated[object, Depends(services)]) -> dict:
     store_error = s.store.error
     recent = [{"at": at, "what": what} for at, what in s.errors if at > time.time() - RECENT_S]
+    try:
+        archive = await s.store.read(retention.size)
+    except Exception as exc:  # an unreadable archive is reported, not a 500
+        archive = {"error": repr(exc)}
+    archive["retention"] = {
+        "keep_sampled_days": s.retention.keep_sampled_days,
+        "keep_days": s.retention.keep_days,
+        "max_bytes": s.retention.max_bytes,
+        "last_pass": s.last_retention.as_dict() if s.last_retention else None,
+    }
     return {
         "ok": store_error is None and not recent,
         "trainer": s.live.trainer_status(),
@@ -24,6 +35,7 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
         "store_batches": s.store.batches,
         "trainer_repeats_skipped": s.repeats_skipped,
         "store_error": repr(store_error) if store_error else None,
+        "archive": archive,
         "errors": recent,
         "poll": s.polls.describe(),
         "engine": {**s.analyst.state.model_dump(), "process": s.analyst.engine.stats()},
@@ -37,5 +49,6 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
                 "last_notice": s.twitch.last_notice,
             },
             "local": True,
+            "ignored": dict(s.polls.ignored),  # lines not counted, by why: nothing dropped unseen
         },
     }

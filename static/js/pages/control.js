@@ -139,7 +139,35 @@ function trainerLine() {
   };
 }
 
+const MB = 1024 * 1024;
+
+/** The archive's size and what retention last did, from /healthz (every 30 s: it changes slowly). */
+export function archiveText(archive) {
+  if (!archive || archive.error) return `archive: unreadable (${archive ? archive.error : "no answer"})`;
+  const games = Object.values(archive.games).reduce((a, b) => a + b, 0);
+  const r = archive.retention;
+  const limit = r.max_bytes ? ` of ${(r.max_bytes / MB).toFixed(0)} MB` : "";
+  const last = r.last_pass;
+  const deleted = last && Object.keys(last.deleted).length
+    ? `; last retention deleted ${Object.entries(last.deleted).map(([k, n]) => `${n} ${k}`).join(", ")}`
+    : "";
+  return `archive: ${(archive.bytes / MB).toFixed(1)} MB in use${limit}, ${games.toLocaleString()} games, ` +
+    `${archive.moves.toLocaleString()} moves${deleted}` + (last && last.over_limit ? " (over the limit!)" : "");
+}
+
+async function refreshArchive() {
+  const el = $("archive-line");
+  try {
+    const response = await fetch("/healthz");
+    el.textContent = archiveText((await response.json()).archive);
+  } catch (err) {
+    el.textContent = `archive: /healthz did not answer (${err.message})`;
+  }
+}
+
 takeTokenFromAddress();
+refreshArchive();
+setInterval(refreshArchive, 30000);
 showTokenForm(!localStorage.getItem(KEY));
 wire();
 runPage([
