@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from trainer.checkpoint import CheckpointError, ObservationMismatch, load_checkpoint, save_checkpoint
 from trainer.config import load_config
 from trainer.loop import train
 
@@ -138,6 +138,24 @@ def test_resume_refuses_a_checkpoint_for_another_model(tmp_path):
     other.model.width = 16
     with pytest.raises(CheckpointError, match="made for model"):
         train(other, resume=True)
+
+
+def test_a_run_from_the_46_plane_observation_is_set_aside_not_resumed_or_lost(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(small_config(run_dir, 2))
+    latest = run_dir / "checkpoints" / "latest.pt"
+    old = load_checkpoint(latest)
+    old.pop("format"), old.pop("version"), old.pop("observation_planes")
+    save_checkpoint(latest, {**old, "observation_planes": 46})  # as the previous version wrote it
+    with pytest.raises(ObservationMismatch, match="46-plane observation"):
+        load_checkpoint(latest)
+    result = train(small_config(run_dir, 1), resume=True)
+    aside = [d for d in run_dir.iterdir() if d.name.startswith("checkpoints-set-aside-")]
+    assert result.updates == 1  # a fresh run, from update 0
+    assert len(aside) == 1
+    assert (aside[0] / "latest.pt").exists() and (aside[0] / "metrics.jsonl").read_text().count("\n") == 2
+    assert [json.loads(x)["update"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert "starting afresh" in capsys.readouterr().err
 
 
 def test_kill_between_update_checkpoints_resumes_from_the_timed_one(tmp_path):

@@ -1,9 +1,11 @@
-"""The 46-plane observation, checked plane by plane on known positions."""
+"""The 80-plane observation, checked plane by plane on known positions (attack planes included)."""
 
+import cshogi
 import numpy as np
 
 from trainer.shogi.features import N_PLANES, Encoder, observe
 from trainer.shogi.game import Game
+from trainer.shogi.movers import mate_in_one
 
 P, L, N, S, G, B, R, K = range(8)
 PROM = {"P": 8, "L": 9, "N": 10, "S": 11, "B": 12, "R": 13}
@@ -98,3 +100,55 @@ def test_batch_encoding_matches_single_and_has_no_stale_planes(positions):
         assert np.isfinite(single).all() and single.min() >= 0 and single.max() <= 1
         pieces = sum(1 for p in game.board.pieces if p)
         assert single[:28].sum() == pieces
+
+
+# Attack planes, in cshogi's piece order P L N S B R G K +P +L +N +S +B +R; then >= 1, 2, 3 attackers.
+A_OWN, A_OPP = 46, 63
+A = {"P": 0, "L": 1, "N": 2, "S": 3, "B": 4, "R": 5, "G": 6, "K": 7}
+AT_LEAST = 14
+
+
+def test_start_position_attack_planes_black_to_move():
+    obs = observe(Game())
+    assert squares(obs[A_OWN + A["P"]]) == {cell(f, "f") for f in range(1, 10)}  # each pawn's square ahead
+    assert squares(obs[A_OPP + A["P"]]) == {cell(f, "d") for f in range(1, 10)}
+    assert squares(obs[A_OWN + A["K"]]) == {
+        cell(4, "h"),
+        cell(5, "h"),
+        cell(6, "h"),
+        cell(4, "i"),
+        cell(6, "i"),
+    }
+    assert squares(obs[A_OWN + A["N"]]) == {cell(1, "g"), cell(3, "g"), cell(7, "g"), cell(9, "g")}
+    # The rook on 2h: along rank h up to and including its own bishop on 8h (a defended square is an
+    # attacked one), 1h, and its own pawn on 2g and knight on 2i.
+    rook = {cell(f, "h") for f in (1, 3, 4, 5, 6, 7, 8)} | {cell(2, "g"), cell(2, "i")}
+    assert squares(obs[A_OWN + A["R"]]) == rook
+    once = squares(obs[A_OWN + AT_LEAST])
+    assert once == set().union(*(squares(obs[A_OWN + k]) for k in range(14)))  # >= 1 is the union
+    assert (
+        squares(obs[A_OWN + AT_LEAST + 1]) <= once
+        and obs[A_OWN + AT_LEAST + 2].sum() <= obs[A_OWN + AT_LEAST + 1].sum()
+    )
+    assert set(np.unique(obs[46:80])) <= {0.0, 1.0}
+
+
+def test_a_drop_mate_shows_the_protected_square_next_to_the_king():
+    # White king alone on 5a; a Black pawn on 5c guards 5b: G*5b mates.
+    game = Game("4k4/9/4P4/9/9/9/9/9/4K4 b G 1")
+    assert cshogi.move_to_usi(mate_in_one(game)) == "G*5b"
+    obs = observe(game)
+    assert cell(5, "b") in squares(obs[A_OWN + A["P"]])  # the drop square is protected
+    assert cell(5, "b") in squares(obs[A_OPP + A["K"]])  # and next to the enemy king
+    assert cell(5, "b") not in squares(obs[A_OPP + AT_LEAST + 1])  # defended by the king alone
+    assert obs[28 + 4].max() > 0  # a gold in hand (hand order P L N S G B R)
+
+
+def test_attack_planes_rotate_for_white_like_the_pieces():
+    black = observe(Game("4k4/9/9/9/4r4/9/9/9/4K4 b - 1"))
+    white = observe(Game("4k4/9/9/9/4R4/9/9/9/4K4 w - 1"))  # the same from the other side
+    assert np.array_equal(black[46:80], white[46:80])  # each sees the same attacks, own and opponent's
+    files = (1, 2, 3, 4, 6, 7, 8, 9)
+    lines = {(5, r) for r in "abcdfghi"} | {(f, "e") for f in files}  # its file and rank, both kings too
+    assert squares(black[A_OPP + A["R"]]) == {cell(*sq) for sq in lines}
+    assert squares(white[A_OPP + A["R"]]) == {rotated(*sq) for sq in lines}

@@ -9,7 +9,7 @@ import torch
 
 from trainer.insight import analyse, game_phase
 from trainer.model import ModelArgs, build_model
-from trainer.shogi.features import observe
+from trainer.shogi.features import N_PLANES, observe
 from trainer.shogi.game import Game
 
 # Asymmetric: Black's rook has left its file and a bishop trade left pieces in hand.
@@ -18,7 +18,7 @@ ASYMMETRIC = "lnsgk1snl/6gb1/p1pppp2p/6pR1/9/1rP6/P2PPPP1P/1BG6/LNS1KGSNL w Pp 1
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
+    torch.manual_seed(1)  # a seed whose tiny value head is not dead at init (seed 0's is, with 80 planes)
     return build_model(ModelArgs(depth=2, width=8, se_ratio=0.5, value_hidden=8)).eval()
 
 
@@ -88,10 +88,12 @@ def test_saliency_matches_finite_differences():
     game = Game("4k4/9/4P4/9/9/9/9/9/4K4 b G 1")
     x = torch.from_numpy(observe(game)).double()[None]
     eps = 1e-6
-    bump = torch.eye(46 * 81, dtype=torch.float64).reshape(-1, 46, 9, 9) * eps  # one input cell each
+    bump = (
+        torch.eye(N_PLANES * 81, dtype=torch.float64).reshape(-1, N_PLANES, 9, 9) * eps
+    )  # one input cell each
     with torch.no_grad():
-        fd = (tiny.get_value(x + bump) - tiny.get_value(x - bump)) / (2 * eps)  # (46 * 81,)
-    expected = fd.reshape(46, 81).abs().sum(0).numpy()
+        fd = (tiny.get_value(x + bump) - tiny.get_value(x - bump)) / (2 * eps)  # (N_PLANES * 81,)
+    expected = fd.reshape(N_PLANES, 81).abs().sum(0).numpy()
     expected = expected / expected.max()
     got = np.array(analyse(tiny, game).insight.maps.saliency)
     assert got == pytest.approx(expected, abs=1e-5)

@@ -18,6 +18,7 @@ from trainer.ppo import (
     policy_stats,
     ppo_update,
 )
+from trainer.shogi.features import N_PLANES
 
 
 def col(*xs):
@@ -178,7 +179,7 @@ def test_bfloat16_autocast_update_runs_and_stays_finite():
     model = build_model(ModelArgs(depth=1, width=8, value_hidden=8))
     env = VecEnv(8)
     T, N = 2, 8
-    roll = Rollout.empty(T, N, n_planes=46, n_actions=13527)
+    roll = Rollout.empty(T, N, n_planes=N_PLANES, n_actions=13527)
     for t in range(T):
         roll.obs[t] = torch.from_numpy(env.obs)
         roll.masks[t] = torch.from_numpy(env.mask)

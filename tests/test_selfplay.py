@@ -8,7 +8,7 @@ from trainer.evaluate import elo_from_score, play_match
 from trainer.ppo import Rollout
 from trainer.selfplay import Collector, OpponentEnv, greedy_mover, material, random_mover
 from trainer.shogi.actions import move_to_action
-from trainer.shogi.features import observe
+from trainer.shogi.features import N_PLANES, observe
 from trainer.shogi.game import Game
 from trainer.shogi.vecenv import VecEnv
 
@@ -60,7 +60,7 @@ def test_opponent_env_always_returns_the_agent_to_move_and_scores_from_its_view(
 
 def test_collector_bootstraps_live_envs_from_the_next_step():
     collector = Collector(4, max_plies=6, gamma=0.9, material_shaping=0.0, random_opponent_envs=2, seed=0)
-    roll = Rollout.empty(5, 6, 46, 13527)
+    roll = Rollout.empty(5, 6, N_PLANES, 13527)
     calls = {"n": 0}
 
     def act(obs, mask):
@@ -138,7 +138,7 @@ def test_value_targets_are_the_unshaped_result_however_far_ahead():
         seed=0,
         start_sfens=[BLACK_AHEAD],
     )
-    roll = Rollout.empty(6, 4, 46, 13527)
+    roll = Rollout.empty(6, 4, N_PLANES, 13527)
 
     def no_mate(game):  # random, but never the mate: the game goes on
         from trainer.shogi.movers import mate_in_one
@@ -170,7 +170,7 @@ def test_mating_far_ahead_is_worth_a_whole_win_and_the_cap_can_be_a_draw():
             start_sfens=[BLACK_AHEAD, WHITE_AHEAD],
             cap_is_draw=cap_is_draw,
         )
-        roll = Rollout.empty(1, 2, 46, 13527)
+        roll = Rollout.empty(1, 2, N_PLANES, 13527)
         collector.collect(
             roll, _scripted_actor(collector, mate_in_one), lambda obs: torch.zeros(obs.shape[0])
         )
@@ -191,7 +191,7 @@ def test_mating_far_ahead_is_worth_a_whole_win_and_the_cap_can_be_a_draw():
             start_sfens=[BLACK_AHEAD],
             cap_is_draw=cap_is_draw,
         )
-        roll = Rollout.empty(1, 2, 46, 13527)
+        roll = Rollout.empty(1, 2, N_PLANES, 13527)
         first = lambda g: next(m for m in g.legal_moves() if m != mate_in_one(g))  # noqa: E731
         collector.collect(
             roll, _scripted_actor(collector, first), lambda obs: torch.full((obs.shape[0],), 0.5)
@@ -243,7 +243,7 @@ def test_the_shown_chance_favours_the_side_far_ahead_after_learning_from_its_gam
         actions = moves_to_actions(np.array(moves), np.array([g.turn == 1 for g in games]))
         return torch.from_numpy(actions), torch.zeros(4), torch.zeros(4)
 
-    roll = Rollout.empty(1, 4, 46, 13527)
+    roll = Rollout.empty(1, 4, N_PLANES, 13527)
     collector.collect(roll, act, lambda obs: torch.zeros(obs.shape[0]))
     advantages, targets = roll.advantages(0.99, 0.95)
     assert (targets[0] < 0).all()  # 1 - phi and about -phi: the shaped value of a crushing position
@@ -278,7 +278,7 @@ def test_a_capped_potential_pays_only_winning_beyond_the_cap():
         1, max_plies=400, gamma=0.99, material_shaping=1.0, random_opponent_envs=0, seed=0,
         start_sfens=[BLACK_AHEAD], material_cap=30.0,
     )  # fmt: skip
-    roll = Rollout.empty(1, 1, 46, 13527)
+    roll = Rollout.empty(1, 1, N_PLANES, 13527)
     collector.collect(roll, _scripted_actor(collector, mate_in_one), lambda o: torch.zeros(o.shape[0]))
     assert roll.terminated[0, 0] and roll.potentials[0, 0] == pytest.approx(0.30)
     assert roll.rewards[0, 0] == pytest.approx(1.0 - 0.30)
@@ -291,7 +291,7 @@ def test_greedy_curriculum_envs_come_after_the_random_ones_and_report_their_game
     )  # fmt: skip
     assert collector.num_envs == 6
     assert collector.greedy is not None and collector.greedy.opponent is greedy_mover
-    roll = Rollout.empty(12, 6, 46, 13527)
+    roll = Rollout.empty(12, 6, N_PLANES, 13527)
 
     def act(obs, mask):
         a = torch.distributions.Categorical(logits=torch.where(mask, 0.0, -1e9)).sample()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from trainer.shogi.actions import N_ACTIONS, legal_mask, move_to_action
-from trainer.shogi.features import observe
+from trainer.shogi.features import N_PLANES, observe
 from trainer.shogi.game import BLACK, CHECKMATE, MAX_PLIES, Game, IllegalMoveError
 from trainer.shogi.vecenv import VecEnv
 
@@ -19,7 +19,7 @@ def action(env: VecEnv, i: int, usi: str) -> int:
 def test_shapes_and_masks_match_games():
     env = VecEnv(4)
     obs, mask = env.reset()
-    assert obs.shape == (4, 46, 9, 9) and obs.dtype == np.float32
+    assert obs.shape == (4, N_PLANES, 9, 9) and obs.dtype == np.float32
     assert mask.shape == (4, N_ACTIONS) and mask.dtype == bool
     assert (mask.sum(axis=1) == 30).all()
     rng = np.random.default_rng(3)

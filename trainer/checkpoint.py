@@ -18,12 +18,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainer.shogi.features import N_PLANES
+
 FORMAT = "shogi-showcase-checkpoint"
 VERSION = 1
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message says why."""
+
+
+class ObservationMismatch(CheckpointError):
+    """A checkpoint made for another observation (a version with fewer input planes): the network
+    cannot read today's positions, whatever its other settings."""
 
 
 def rng_state(np_rng: np.random.Generator) -> dict[str, Any]:
@@ -49,7 +56,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Atomically write `payload` (plus format tags) to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": FORMAT, "version": VERSION, **payload}
+    data = {"format": FORMAT, "version": VERSION, "observation_planes": N_PLANES, **payload}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -84,6 +91,12 @@ def load_checkpoint(path: str | Path, *, model_args: dict | None = None) -> dict
     for key in ("model", "model_args", "update", "config"):
         if key not in data:
             raise CheckpointError(f"{path}: missing {key!r}")
+    planes = data.get("observation_planes", 46)  # checkpoints before the attack planes had 46
+    if planes != N_PLANES:
+        raise ObservationMismatch(
+            f"{path}: made for the {planes}-plane observation; this version's network reads {N_PLANES}"
+            " (attack planes added): start a fresh run, or use the version that made it"
+        )
     if model_args is not None and data["model_args"] != model_args:
         raise CheckpointError(
             f"{path}: made for model {data['model_args']}, but the config asks for {model_args}"

@@ -80,7 +80,7 @@ def analyse(
     param = next(model.parameters())
     obs = (
         torch.from_numpy(observe(game))[None].to(param.device, param.dtype).requires_grad_(True)
-    )  # (1,46,9,9)
+    )  # (1, N_PLANES, 9, 9)
     mask = torch.from_numpy(legal_mask(game))[None].to(param.device)
     was_training = model.training
     if was_training:  # switching modes walks every module: only when needed

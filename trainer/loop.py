@@ -19,6 +19,7 @@ import torch
 
 from trainer.checkpoint import (
     CheckpointError,
+    ObservationMismatch,
     load_checkpoint,
     prune,
     restore_rng,
@@ -154,7 +155,22 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     resumed_from = resumed_run_id = None
     latest = ckpt_dir / "latest.pt"
     if resume and latest.exists():
-        data = load_checkpoint(latest, model_args=asdict(margs))  # tensors land on the CPU
+        try:
+            data = load_checkpoint(latest, model_args=asdict(margs))  # tensors land on the CPU
+        except ObservationMismatch as exc:
+            # A run from before an observation change (e.g. `make run` after an upgrade): its network
+            # cannot read today's positions. Keep it, set aside, and start afresh, saying so.
+            aside = ckpt_dir.with_name(f"{ckpt_dir.name}-set-aside-{int(time.time())}")
+            ckpt_dir.rename(aside)
+            ckpt_dir.mkdir(parents=True)
+            if (run_dir / "metrics.jsonl").exists():  # its curve goes with it: the new one starts at 1
+                (run_dir / "metrics.jsonl").rename(aside / "metrics.jsonl")
+            print(
+                f"resume: {exc}. Its checkpoints and curve are kept in {aside}; starting afresh",
+                file=sys.stderr,
+            )
+            resume = False
+    if resume and latest.exists():
         model.load_state_dict(data["model"])
         optimizer.load_state_dict(data["optimizer"])
         start_update, samples_done = data["update"], data["samples"]

@@ -61,7 +61,7 @@ def gae(
 class Rollout:
     """(T, N, ...) storage for one rollout; filled by the collector step by step."""
 
-    obs: torch.Tensor  # (T, N, 46, 9, 9)
+    obs: torch.Tensor  # (T, N, 80, 9, 9)
     masks: torch.Tensor  # (T, N, 13527) bool
     actions: torch.Tensor  # (T, N) long
     logprobs: torch.Tensor  # (T, N)

@@ -1,6 +1,6 @@
-"""The 46-plane observation, always from the side to move's view.
+"""The 80-plane observation, always from the side to move's view.
 
-Shape (46, 9, 9), float32. Plane cell `[c, i, j]` is the square with file `i + 1` and rank `j + 1`
+Shape (80, 9, 9), float32. Plane cell `[c, i, j]` is the square with file `i + 1` and rank `j + 1`
 counted in the side to move's frame, i.e. flat index `i * 9 + j` is the cshogi square, rotated 180
 degrees (`80 - sq`) when White is to move. So "own" pieces always start at the bottom, ranks 7-9.
 
@@ -16,6 +16,13 @@ degrees (`80 - sq`) when White is to move. So "own" pieces always start at the b
 | 43     | plies played in this game / max_plies (capped at 1)                        | [0, 1]        |
 | 44     | earlier occurrences of this position / 3 (sennichite comes on the 4th)     | 0, 1/3, 2/3   |
 | 45     | side to move is in check                                                  | 0/1           |
+| 46-59  | squares own pieces attack, by attacking piece P L N S B R G K +P +L +N +S +B +R | 0/1     |
+| 60-62  | squares own pieces attack at least 1 / 2 / 3 times                         | 0/1           |
+| 63-79  | the same 17 planes for the opponent's pieces                              | 0/1           |
+
+Planes 46-79 are the attack planes of dlshogi's input features, computed by cshogi from the rules
+(`cshogi.dlshogi.make_input_features`); they show which squares each side controls, what a mate in
+one by a drop or a hanging piece looks like, with no search.
 
 Planes 44 and 45 are computed the same way in training and at serve time (both come from `Game`).
 """
@@ -25,17 +32,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import cshogi.dlshogi as _dlshogi
 import numpy as np
 
 if TYPE_CHECKING:
     from trainer.shogi.game import Game
 
-N_PLANES = 46
+N_PLANES = 80
+BASE_PLANES = 46  # pieces, hands and scalars; the attack planes follow
 HAND_MAX = np.array([18, 4, 4, 4, 4, 2, 2], dtype=np.float32)
 # cshogi's piece planes come as P L N S B R G K +P +L +N +S +B +R for each colour (own first when
 # rotated); ours put gold before bishop and rook.
 _CSHOGI_PLANES = 104  # the buffer size cshogi documents; it sets ones in the 28 piece planes only
 _HAND_SCALE = np.tile(HAND_MAX, 2)
+
+
+class Attacks:
+    """Reusable buffers for the attack planes of many games (one instance per VecEnv or Encoder)."""
+
+    def __init__(self, capacity: int):
+        self._f1 = np.zeros((capacity, _dlshogi.FEATURES1_NUM, 9, 9), dtype=np.float32)
+        self._f2 = np.zeros((capacity, _dlshogi.FEATURES2_NUM, 9, 9), dtype=np.float32)
+        self._views = list(zip(self._f1, self._f2, strict=True))
+
+    def write(self, games: Sequence[Game], out: np.ndarray) -> None:
+        """Planes 46-79 of each game's observation into `out[k]` (shape (n, N_PLANES, 9, 9))."""
+        n = len(games)
+        make = _dlshogi.make_input_features
+        for (f1, f2), game in zip(self._views, games):  # noqa: B905 - capacity >= len(games)
+            make(game.board, f1, f2)  # overwrites both buffers whole, in the side to move's frame
+        out[:n, 46:63] = self._f1[:n, 14:31]
+        out[:n, 63:80] = self._f1[:n, 45:62]
 
 
 class Encoder:
@@ -44,6 +71,7 @@ class Encoder:
     def __init__(self, capacity: int):
         self._raw = np.zeros((capacity, _CSHOGI_PLANES, 9, 9), dtype=np.float32)
         self._views = list(self._raw)  # one view per slot, made once: cshogi writes through them
+        self._attacks = Attacks(capacity)
 
     def encode(self, games: Sequence[Game], out: np.ndarray) -> np.ndarray:
         """Write the observation of each game into `out[k]` (shape (len(games), 46, 9, 9))."""
@@ -79,6 +107,7 @@ class Encoder:
             s[:, 1] = np.minimum(s[:, 1] / games[0].max_plies, 1.0)
         s[:, 2] /= 3.0
         out[:n, 42:46] = s.reshape(n, 4, 1, 1)
+        self._attacks.write(games, out)
         return out[:n]
 
 
@@ -138,8 +167,9 @@ def encode_compact(games: Sequence[Game], out: np.ndarray) -> np.ndarray:
 
 
 def expand_compact(compact: np.ndarray, out: np.ndarray, max_plies: int) -> np.ndarray:
-    """The 46-plane observations (into `out`, shape (n, 46, 9, 9) float32) of compact rows: the same
-    values, bit for bit, as `Encoder.encode` on the games they came from."""
+    """Planes 0-45 of the observations (into `out`, shape (n, N_PLANES, 9, 9) float32) of compact
+    rows: the same values, bit for bit, as `Encoder.encode` on the games they came from (the attack
+    planes come from the games themselves: `Attacks.write`)."""
     n = len(compact)
     flat = out[:n].reshape(n, N_PLANES, 81)
     flat[:, :28] = 0.0

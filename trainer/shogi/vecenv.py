@@ -8,11 +8,12 @@ of every env that ended (the returned observation is already the reset game), an
 The returned `obs` and `mask` arrays are the env's own buffers, overwritten by the next call: copy what
 you keep (rollout storage does).
 
-Each step keeps only the compact encoding (`features.encode_compact`: 99 int16 per env) and the legal
-actions as flat lists; the 46 float planes and the 13,527-entry mask are built from them when `obs` or
-`mask` is read (once per step), so a caller that needs neither (random play, the scripted movers'
-side of a match) never pays for them, and the dense arrays (about 1 MB each for 64 envs) are not
-rewritten on every step. The contents are those of `observe` and `legal_mask`, bit for bit.
+Each step keeps only the compact encoding (`features.encode_compact`: 99 int16 per env, planes 0-45;
+the attack planes come from the cshogi boards when read) and the legal actions as flat lists; the 80
+float planes and the 13,527-entry mask are built from them when `obs` or `mask` is read (once per
+step), so a caller that needs neither (random play, the scripted movers' side of a match) never pays
+for them, and the dense arrays are not rewritten on every step. The contents are those of `observe`
+and `legal_mask`, bit for bit.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trainer.shogi.actions import N_ACTIONS, moves_to_actions
-from trainer.shogi.features import COMPACT_WIDTH, N_PLANES, PIECE_CODES, encode_compact, expand_compact
+from trainer.shogi.features import (
+    COMPACT_WIDTH,
+    N_PLANES,
+    PIECE_CODES,
+    Attacks,
+    encode_compact,
+    expand_compact,
+)
 from trainer.shogi.game import DEFAULT_MAX_PLIES, Game, IllegalMoveError
 
 # cshogi piece type of a hand piece (P L N S B R G = 1..7) -> index in pieces_in_hand (P L N S G B R).
@@ -50,12 +58,12 @@ class StepResult:
     reward: np.ndarray  # (N,) float32, from the mover's view
     terminated: np.ndarray  # (N,) bool
     truncated: np.ndarray  # (N,) bool
-    final_obs: np.ndarray  # (N, 46, 9, 9): terminal observation where done, else zeros (reused: copy it)
+    final_obs: np.ndarray  # (N, 80, 9, 9): terminal observation where done, else zeros (reused: copy it)
     reasons: list[str | None]  # per env: why it ended this step, or None
     episodes: list[Episode] = field(default_factory=list)
 
     @property
-    def obs(self) -> np.ndarray:  # (N, 46, 9, 9) float32
+    def obs(self) -> np.ndarray:  # (N, 80, 9, 9) float32
         return self.env.obs
 
     @property
@@ -94,6 +102,7 @@ class VecEnv:
         self._board = np.zeros((num_envs, 81), dtype=np.int64)
         self._hands = np.zeros((num_envs, 2, 7), dtype=np.int64)
         self._obs = np.zeros((num_envs, N_PLANES, 9, 9), dtype=np.float32)
+        self._attacks = Attacks(num_envs)
         self._mask = np.zeros((num_envs, N_ACTIONS), dtype=bool)
         self._obs_fresh = self._mask_fresh = False
         self._no_final = np.zeros_like(self._obs)
@@ -131,9 +140,10 @@ class VecEnv:
 
     @property
     def obs(self) -> np.ndarray:
-        """(N, 46, 9, 9) float32 observations of the current positions (built once per step)."""
+        """(N, 80, 9, 9) float32 observations of the current positions (built once per step)."""
         if not self._obs_fresh:
             expand_compact(self.compact, self._obs, self.max_plies)
+            self._attacks.write(self.games, self._obs)
             self._obs_fresh = True
         return self._obs
 
@@ -302,9 +312,11 @@ class VecEnv:
             final_obs[self._final_rows] = 0.0
             self._final_rows = done
             compact = encode_compact(finished, np.empty((len(done), COMPACT_WIDTH), np.int16))
-            final_obs[done] = expand_compact(
+            planes = expand_compact(
                 compact, np.empty((len(done), N_PLANES, 9, 9), np.float32), self.max_plies
             )
+            self._attacks.write(finished, planes)
+            final_obs[done] = planes
             for i, game in zip(done, finished, strict=True):
                 o = game.outcome
                 episodes.append(
