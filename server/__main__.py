@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     back.add_argument(
         "--data-dir", help="the server's data directory (default ./data; env SHOWCASE_DATA_DIR)"
     )
+    login = sub.add_parser(
+        "twitch-login",
+        help="log the bot account in to Twitch (device code) for SHOWCASE_TWITCH_CHAT=eventsub",
+    )
+    login.add_argument("--data-dir", help="where the token is stored (default ./data; env SHOWCASE_DATA_DIR)")
     bench = sub.add_parser("bench", help="benchmarks that print their figures")
     bench_sub = bench.add_subparsers(dest="target", required=True)
     fan = bench_sub.add_parser(
@@ -98,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(json.dumps(result))
         return 0
+    if args.command == "twitch-login":
+        return asyncio.run(_twitch_login(args.data_dir))
     if args.command == "bench":
         from server.bench import bench_fanout
 
@@ -131,6 +138,36 @@ def main(argv: list[str] | None = None) -> int:
             sets=getattr(args, "trainer_set", []),
         )
     )
+    return 0
+
+
+async def _twitch_login(data_dir: str | None) -> int:
+    import httpx
+
+    from server.chat.eventsub import TwitchAuth, TwitchAuthError
+    from server.config import Settings
+
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
+    if not settings.twitch_client_id:
+        print("error: set SHOWCASE_TWITCH_CLIENT_ID to your application's public client id", file=sys.stderr)
+        return 2
+
+    def show(code: str, uri: str, expires_in: float) -> None:
+        print(
+            f"Open {uri} as the bot account and enter the code {code} (valid {expires_in / 60:.0f} minutes)."
+        )
+        print("Waiting for Twitch ...", flush=True)
+
+    async with httpx.AsyncClient(timeout=15) as http:
+        auth = TwitchAuth(
+            settings.twitch_client_id, settings.twitch_token_path, id_url=settings.twitch_id_url, http=http
+        )
+        try:
+            token = await auth.device_flow(show)
+        except (TwitchAuthError, httpx.HTTPError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(f"Logged in as {token.login}; the token is in {settings.twitch_token_path} (mode 0600).")
     return 0
 
 

@@ -64,16 +64,35 @@ class Services:
             settings=settings, store=self.store, hub=self.hub, live=self.live, send_control=self.send_control
         )
         self.local_chat = LocalChat()
-        self.twitch = (
-            TwitchChat(
+        self.http = None  # an httpx client, for the EventSub path only
+        self.twitch = None
+        if settings.twitch_channel and settings.twitch_chat == "eventsub":
+            import httpx
+
+            from server.chat.eventsub import EventSubChat, TwitchAuth
+
+            if not settings.twitch_client_id:
+                raise ValueError(
+                    "SHOWCASE_TWITCH_CHAT=eventsub needs SHOWCASE_TWITCH_CLIENT_ID (a public client)"
+                )
+            self.http = httpx.AsyncClient(timeout=15)
+            auth = TwitchAuth(
+                settings.twitch_client_id,
+                settings.twitch_token_path,
+                id_url=settings.twitch_id_url,
+                http=self.http,
+            )
+            self.twitch = EventSubChat(
+                settings.twitch_channel, auth, api_url=settings.twitch_api_url,
+                eventsub_url=settings.twitch_eventsub_url, http=self.http,
+            )  # fmt: skip
+        elif settings.twitch_channel:
+            self.twitch = TwitchChat(
                 settings.twitch_channel,
                 url=settings.twitch_url,
                 nick=settings.twitch_nick,
                 oauth_token=settings.twitch_oauth_token,
             )
-            if settings.twitch_channel
-            else None
-        )
         self.polls.sources = [s for s in (self.local_chat, self.twitch) if s is not None]
         self.analyst = Analyst(
             settings, hub=self.hub, store=self.store, live=self.live, report_error=self.report_error
@@ -173,6 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*services.tasks, return_exceptions=True)
             await asyncio.to_thread(services.analyst.close)
+            if services.http is not None:
+                await services.http.aclose()
             services.store.close()
 
     app = FastAPI(title="Shogi Showcase", version="0.1.0", lifespan=lifespan)

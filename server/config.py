@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,15 @@ class Settings(BaseSettings):
     twitch_oauth_token: str | None = None
     """`oauth:...` token with chat:read and chat:edit for `twitch_nick`; keep it in showcase.env."""
     twitch_url: str = "wss://irc-ws.chat.twitch.tv:443"
+    twitch_chat: Literal["irc", "eventsub"] = "irc"
+    """`irc`: anonymous or OAuth IRC, nothing to register. `eventsub`: the logged-in path (EventSub
+    WebSocket to read, Helix to post) with a token from `python -m server twitch-login`."""
+    twitch_client_id: str | None = None
+    """The public client id of your Twitch application (dev.twitch.tv/console, client type Public),
+    for the device login and the EventSub path."""
+    twitch_id_url: str = "https://id.twitch.tv"
+    twitch_api_url: str = "https://api.twitch.tv/helix"
+    twitch_eventsub_url: str = "wss://eventsub.wss.twitch.tv/ws"
     predict_window_s: float = Field(30.0, gt=0, le=600)
     """Seconds a prediction round stays open (plus `stream_delay_s`)."""
     strategy_window_s: float = Field(60.0, gt=0, le=1800)
@@ -87,6 +97,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "showcase.sqlite3"
+
+    @property
+    def twitch_token_path(self) -> Path:
+        return self.data_dir / "twitch_token.json"
 
     @property
     def admin_token_path(self) -> Path:
