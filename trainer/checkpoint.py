@@ -91,7 +91,7 @@ def load_checkpoint(path: str | Path, *, model_args: dict | None = None) -> dict
     for key in ("model", "model_args", "update", "config"):
         if key not in data:
             raise CheckpointError(f"{path}: missing {key!r}")
-    planes = data.get("observation_planes", 46)  # checkpoints before the attack planes had 46
+    planes = _observation_planes(data)
     if planes != N_PLANES:
         raise ObservationMismatch(
             f"{path}: made for the {planes}-plane observation; this version's network reads {N_PLANES}"
@@ -102,6 +102,17 @@ def load_checkpoint(path: str | Path, *, model_args: dict | None = None) -> dict
             f"{path}: made for model {data['model_args']}, but the config asks for {model_args}"
         )
     return data
+
+
+def _observation_planes(data: dict) -> int:
+    """The input planes a checkpoint's network reads: recorded since the attack planes came, else the
+    input channels of its first convolution (the stem)."""
+    if "observation_planes" in data:
+        return int(data["observation_planes"])
+    for tensor in data["model"].values() if isinstance(data["model"], dict) else ():
+        if isinstance(tensor, torch.Tensor) and tensor.ndim == 4:
+            return int(tensor.shape[1])
+    return N_PLANES
 
 
 def prune(directory: Path, keep: int) -> None:
