@@ -15,6 +15,7 @@ ENV PATH="${PATH}:/usr/games"
 
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
+COPY showcase_core ./showcase_core
 COPY trainer ./trainer
 COPY server ./server
 RUN pip install --no-cache-dir .

@@ -65,6 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="add the page's top functions by self time (slows the page)"
     )
     ovl.add_argument("--json", action="store_true")
+    soak = bench_sub.add_parser(
+        "soak", help="a whole stream compressed: trainer kills, server restarts, chat flood, viewers churning"
+    )
+    soak.add_argument("--hours", type=float, default=8.0, help="stream hours to simulate")
+    soak.add_argument("--compression", type=float, default=24.0, help="stream seconds per wall second")
+    soak.add_argument(
+        "--kill-every-min", type=float, default=60.0, help="SIGKILL the trainer this often (stream)"
+    )
+    soak.add_argument("--viewers", type=int, default=20, help="viewers joining and leaving at once")
+    soak.add_argument("--json", action="store_true")
     ana = bench_sub.add_parser(
         "analysis", help="live engine analysis lag behind the showcase while the trainer trains (make run)"
     )
@@ -82,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--moves and --rate must be positive, --metrics and --blocks not negative")
         result = bench_overlay(args.moves, args.metrics, args.rate, blocks=args.blocks, profile=args.profile)
         print(json.dumps(result) if args.json else "\n".join(f"{k:32s} {v}" for k, v in result.items()))
+        return 0
+    if args.command == "bench" and args.target == "soak":
+        from server.bench_soak import bench_soak
+
+        result = bench_soak(args.hours, args.compression, args.kill_every_min, args.viewers)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
         return 0
     if args.command == "bench" and args.target == "analysis":
         from server.bench_analysis import bench_analysis

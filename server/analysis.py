@@ -17,12 +17,12 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from server import store as st
-from trainer.engines.judge import WinModel, judge_move
-from trainer.engines.ladder import ANALYSIS_SPEC, NO_ENGINE, load_table
-from trainer.engines.usi import Engine, EngineError, SearchResult, resolve_command
-from trainer.protocol import Analysis, EngineState, MoveNames, now_ms
-from trainer.shogi.game import Game, IllegalMoveError, SfenError
-from trainer.shogi.notation import names, usi
+from showcase_core.engines.judge import WinModel, judge_move
+from showcase_core.engines.ladder import ANALYSIS_SPEC, NO_ENGINE, load_table
+from showcase_core.engines.usi import Engine, EngineError, SearchResult, resolve_command
+from showcase_core.protocol import Analysis, EngineState, MoveNames, now_ms
+from showcase_core.shogi.game import Game, IllegalMoveError, SfenError
+from showcase_core.shogi.notation import names, usi
 
 log = logging.getLogger("server.analysis")
 

@@ -40,7 +40,7 @@ from server.routes import (
     viewers,
 )
 from server.store import Store
-from trainer.protocol import Control, dumps, make
+from showcase_core.protocol import Control, dumps, make
 
 log = logging.getLogger("server")
 

@@ -17,7 +17,7 @@ import time
 
 from websockets.asyncio.client import connect
 
-from trainer.protocol import dumps, make, now_ms
+from showcase_core.protocol import dumps, make, now_ms
 
 TOKEN = "bench-token"
 

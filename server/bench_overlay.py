@@ -56,10 +56,10 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import connect
 
 from server.bench import TOKEN, _free_port, _percentile
-from trainer.protocol import PROTOCOL_VERSION, dumps, make
-from trainer.shogi.game import BLACK, Game
-from trainer.shogi.notation import names
-from trainer.shogi.records import to_kif
+from showcase_core.protocol import PROTOCOL_VERSION, dumps, make
+from showcase_core.shogi.game import BLACK, Game
+from showcase_core.shogi.notation import names
+from showcase_core.shogi.records import to_kif
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1920, "height": 1080}

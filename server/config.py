@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     """Where engine programs are looked for after PATH (Debian's /usr/games is not on root's PATH)."""
     analysis_nodes: int = Field(20000, ge=0, le=10_000_000)
     """Nodes per search (each move takes one or two); 0 turns live analysis off. The winning-chance
-    conversion in trainer/engines/ladder.json was fitted at 20,000."""
+    conversion in showcase_core/engines/ladder.json was fitted at 20,000."""
     analysis_live_backlog: int = Field(4, ge=1, le=1000)
     analysis_archive_limit: int = Field(5000, ge=1)
     leaderboard_size: int = Field(10, ge=1, le=100)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from trainer.protocol import PROTOCOL_VERSION, now_ms
+from showcase_core.protocol import PROTOCOL_VERSION, now_ms
 
 
 class LiveState:

@@ -22,7 +22,7 @@ from typing import Literal
 
 from server import store as st
 from server.chat import ChatMessage
-from trainer.protocol import (
+from showcase_core.protocol import (
     ChatHighlight,
     Control,
     Leaderboard,
@@ -37,9 +37,9 @@ from trainer.protocol import (
     TopMove,
     now_ms,
 )
-from trainer.shogi.game import Game, SfenError
-from trainer.shogi.notation import MoveParseError, names, parse_move
-from trainer.shogi.openings import OPENINGS, TEMPERATURES
+from showcase_core.shogi.game import Game, SfenError
+from showcase_core.shogi.notation import MoveParseError, names, parse_move
+from showcase_core.shogi.openings import OPENINGS, TEMPERATURES
 
 log = logging.getLogger("server.polls")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from server import insight_codec as codec
+
+log = logging.getLogger("server.store")
 
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the first schema.
@@ -130,6 +133,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     lambda conn: _compact_archive(conn),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+COMPACT_VERSION = 4  # the version that made insight compact
 
 # The games table as of version 4: `interrupted` is a result (the trainer or the server went away
 # mid-game; `reason` says which). SQLite cannot alter a CHECK, so version 4 rebuilds the table.
@@ -246,7 +250,14 @@ class Store:
     def open(self) -> Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(self.path)
-        migrate(self._conn)
+        found = migrate(self._conn)
+        if 0 < found < COMPACT_VERSION:
+            # The insight just shrank to a tenth: give the space back once (the file would otherwise
+            # keep its old size until new games filled it).
+            before = self.path.stat().st_size
+            self._conn.execute("VACUUM")
+            log.info("archive compacted after the upgrade: %.1f MB -> %.1f MB", before / 2**20,
+                     self.path.stat().st_size / 2**20)  # fmt: skip
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._writer.start()
         return self

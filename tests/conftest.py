@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 
 def random_positions(seed: int, games: int, max_plies: int = 160) -> list[Game]:

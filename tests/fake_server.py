@@ -7,7 +7,7 @@ import threading
 
 from websockets.asyncio.server import serve
 
-from trainer.protocol import dumps, parse
+from showcase_core.protocol import dumps, parse
 
 
 def free_port() -> int:

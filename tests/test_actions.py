@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import random_positions
 
-from trainer.shogi.actions import (
+from showcase_core.shogi.actions import (
     DROP_BASE,
     N_ACTIONS,
     action_to_move,
@@ -14,7 +14,7 @@ from trainer.shogi.actions import (
     move_to_action,
     moves_to_actions,
 )
-from trainer.shogi.game import BLACK, WHITE, Game, IllegalMoveError
+from showcase_core.shogi.game import BLACK, WHITE, Game, IllegalMoveError
 
 
 def test_action_count():

@@ -12,8 +12,8 @@ import pytest
 from test_server import Running, game_messages, hello, recv_until, send_all, trainer_headers
 from websockets.asyncio.client import connect
 
-from trainer.engines.usi import resolve_command
-from trainer.protocol import Analysis, validate_payload
+from showcase_core.engines.usi import resolve_command
+from showcase_core.protocol import Analysis, validate_payload
 
 needs_fsf = pytest.mark.skipif(
     resolve_command("fairy-stockfish") is None, reason="fairy-stockfish not installed"

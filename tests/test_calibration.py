@@ -9,7 +9,7 @@ from test_store import insight as full_insight
 from websockets.asyncio.client import connect
 
 from server import store as st
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 BLACK_TO_MOVE = Game().sfen()
 WHITE_TO_MOVE = BLACK_TO_MOVE.replace(" b ", " w ")

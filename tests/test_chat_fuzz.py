@@ -14,7 +14,7 @@ from server.hub import Hub
 from server.live import LiveState
 from server.polls import PollEngine
 from server.store import Store
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -5,9 +5,9 @@ Compiling costs tens of seconds on this CPU, so each model kind is compiled once
 
 import torch
 
+from showcase_core.shogi.vecenv import VecEnv
 from trainer.compile import compile_model
 from trainer.model import ModelArgs, build_model
-from trainer.shogi.vecenv import VecEnv
 
 
 def sample(batch: int):

@@ -7,7 +7,7 @@ from test_progress_pages import showcase_game
 from test_server import Running
 from test_usi import needs_fsf
 
-from trainer.engines.ladder import load_table
+from showcase_core.engines.ladder import load_table
 
 
 @needs_fsf

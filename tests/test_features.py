@@ -3,9 +3,9 @@
 import cshogi
 import numpy as np
 
-from trainer.shogi.features import N_PLANES, Encoder, observe
-from trainer.shogi.game import Game
-from trainer.shogi.movers import mate_in_one
+from showcase_core.shogi.features import N_PLANES, Encoder, observe
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.movers import mate_in_one
 
 P, L, N, S, G, B, R, K = range(8)
 PROM = {"P": 8, "L": 9, "N": 10, "S": 11, "B": 12, "R": 13}

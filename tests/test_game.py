@@ -3,7 +3,7 @@
 import cshogi
 import pytest
 
-from trainer.shogi.game import (
+from showcase_core.shogi.game import (
     BLACK,
     CHECKMATE,
     ENTERING_KING,

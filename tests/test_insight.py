@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from showcase_core.shogi.features import N_PLANES, observe
+from showcase_core.shogi.game import Game
 from trainer.insight import analyse, game_phase
 from trainer.model import ModelArgs, build_model
-from trainer.shogi.features import N_PLANES, observe
-from trainer.shogi.game import Game
 
 # Asymmetric: Black's rook has left its file and a bishop trade left pieces in hand.
 ASYMMETRIC = "lnsgk1snl/6gb1/p1pppp2p/6pR1/9/1rP6/P2PPPP1P/1BG6/LNS1KGSNL w Pp 14"
@@ -26,7 +26,7 @@ def test_top_moves_are_the_largest_legal_probabilities(model):
     game = Game(ASYMMETRIC)
     result = analyse(model, game)
     probs = result.probs
-    legal = torch.from_numpy(__import__("trainer.shogi.actions", fromlist=["x"]).legal_mask(game))
+    legal = torch.from_numpy(__import__("showcase_core.shogi.actions", fromlist=["x"]).legal_mask(game))
     assert float(probs[legal].sum()) == pytest.approx(1.0, abs=1e-5)
     assert float(probs[~legal].sum()) == 0.0
     top = result.insight.top

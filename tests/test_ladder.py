@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.config import EnginesSection
-from trainer.engines.book import book, probe_positions
-from trainer.engines.judge import WinModel, accuracy, fit_win_model, label_for
-from trainer.engines.ladder import (
+from showcase_core.engines.book import book, probe_positions
+from showcase_core.engines.judge import WinModel, accuracy, fit_win_model, label_for
+from showcase_core.engines.ladder import (
     DEFAULT_RUNGS,
     LN10_400,
     NO_ENGINE,
@@ -21,12 +20,13 @@ from trainer.engines.ladder import (
     load_table,
     table_ratings,
 )
-from trainer.engines.play import EngineMover
-from trainer.engines.usi import Engine, EngineSpec, Score, resolve_command
+from showcase_core.engines.play import EngineMover
+from showcase_core.engines.usi import Engine, EngineSpec, Score, resolve_command
+from showcase_core.shogi.game import Game
+from trainer.config import EnginesSection
 from trainer.evaluate import LadderEval, play_match
 from trainer.milestones import MilestoneDetector
 from trainer.selfplay import random_mover
-from trainer.shogi.game import Game
 
 needs_fsf = pytest.mark.skipif(
     resolve_command("fairy-stockfish") is None, reason="fairy-stockfish not installed"

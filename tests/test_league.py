@@ -6,12 +6,12 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from showcase_core.shogi.vecenv import VecEnv
 from trainer.checkpoint import save_checkpoint
 from trainer.config import load_config
 from trainer.league import OpponentPool
 from trainer.loop import train
 from trainer.model import ModelArgs, build_model
-from trainer.shogi.vecenv import VecEnv
 
 ARGS = ModelArgs(depth=1, width=8, value_hidden=8)
 

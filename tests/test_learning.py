@@ -2,13 +2,13 @@
 
 import torch
 
+from showcase_core.shogi.actions import legal_mask, move_to_action
+from showcase_core.shogi.features import observe
+from showcase_core.shogi.game import Game
 from trainer.checkpoint import load_checkpoint
 from trainer.config import load_config
 from trainer.loop import train
 from trainer.model import build_model, model_args_from_config
-from trainer.shogi.actions import legal_mask, move_to_action
-from trainer.shogi.features import observe
-from trainer.shogi.game import Game
 
 # Positions from seeded random games with exactly one mating move each (found once and kept).
 MATE_IN_ONE = [

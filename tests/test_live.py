@@ -5,10 +5,10 @@ import json
 import jsonschema
 from fake_server import FakeServer, free_port
 
+from showcase_core.protocol import json_schema
+from showcase_core.shogi.game import Game
 from trainer.config import load_config
 from trainer.loop import train
-from trainer.protocol import json_schema
-from trainer.shogi.game import Game
 
 
 def test_training_run_publishes_valid_protocol(tmp_path):

@@ -4,6 +4,8 @@ import math
 
 import torch
 
+from showcase_core.shogi.actions import DROP_BASE, N_ACTIONS, decode_action
+from showcase_core.shogi.vecenv import VecEnv
 from trainer.model import (
     PRESETS,
     ActorCritic,
@@ -12,8 +14,6 @@ from trainer.model import (
     ModelArgs,
     build_model,
 )
-from trainer.shogi.actions import DROP_BASE, N_ACTIONS, decode_action
-from trainer.shogi.vecenv import VecEnv
 
 
 def batch(n: int = 3):

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from trainer.shogi.game import Game
-from trainer.shogi.notation import MoveParseError, japanese, names, parse_move, usi, western
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.notation import MoveParseError, japanese, names, parse_move, usi, western
 
 
 def played(*moves: str, sfen: str | None = None) -> Game:

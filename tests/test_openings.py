@@ -2,9 +2,9 @@
 
 import pytest
 
-from trainer.shogi.game import Game
-from trainer.shogi.notation import names
-from trainer.shogi.openings import OPENINGS, TEMPERATURES
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.notation import names
+from showcase_core.shogi.openings import OPENINGS, TEMPERATURES
 
 
 @pytest.mark.parametrize("key", sorted(OPENINGS))

@@ -14,10 +14,20 @@ def run_python(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+def test_server_imports_nothing_from_the_trainer():
+    offenders = [
+        str(path.relative_to(ROOT)) for path in (ROOT / "server").rglob("*.py")
+        if "from trainer" in path.read_text() or "import trainer" in path.read_text()
+    ]  # fmt: skip
+    assert offenders == []
+
+
 def test_rules_and_server_import_without_torch():
     code = (
-        "import sys, trainer.shogi, trainer.shogi.vecenv, trainer.shogi.notation, trainer.shogi.records\n"
-        "import trainer.protocol, server, server.store, server.hub, server.app\n"
+        "import sys, showcase_core.shogi, showcase_core.shogi.vecenv, showcase_core.shogi.notation\n"
+        "import showcase_core.shogi.records, showcase_core.protocol, showcase_core.publisher\n"
+        "import showcase_core.engines.usi, showcase_core.engines.play, showcase_core.engines.judge\n"
+        "import server, server.store, server.hub, server.app, server.bench_soak, server.chat.eventsub\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
     )
     result = run_python("-c", code)
@@ -54,7 +64,7 @@ def test_compose_runs_server_and_trainer_on_one_data_volume():
 
 
 def test_demo_prints_a_game_whose_kif_reads_back():
-    from trainer.shogi.records import from_kif
+    from showcase_core.shogi.records import from_kif
 
     result = run_python("-m", "trainer", "demo", "--seed", "5", "--max-plies", "30", "--format", "kif")
     assert result.returncode == 0, result.stderr

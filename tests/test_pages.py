@@ -10,7 +10,7 @@ import pytest
 from test_server import Running, game_messages, held_move, hello, send_all, trainer_headers
 from websockets.asyncio.client import connect
 
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -11,10 +11,10 @@ from websockets.asyncio.client import connect
 
 from server import store as st
 from server.store import Store
-from trainer.protocol import dumps, make
-from trainer.shogi.game import Game
-from trainer.shogi.notation import names
-from trainer.shogi.openings import OPENINGS
+from showcase_core.protocol import dumps, make
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.notation import names
+from showcase_core.shogi.openings import OPENINGS
 
 
 class ScriptedShowcase:

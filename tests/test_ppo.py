@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from showcase_core.shogi.features import N_PLANES
 from trainer.model import legal_entropy, masked_logits
 from trainer.ppo import (
     ADV_HIST_EDGES,
@@ -18,7 +19,6 @@ from trainer.ppo import (
     policy_stats,
     ppo_update,
 )
-from trainer.shogi.features import N_PLANES
 
 
 def col(*xs):
@@ -172,8 +172,8 @@ def test_first_minibatch_has_ratio_one_and_update_moves_toward_advantage():
 
 
 def test_bfloat16_autocast_update_runs_and_stays_finite():
+    from showcase_core.shogi.vecenv import VecEnv
     from trainer.model import ModelArgs, build_model
-    from trainer.shogi.vecenv import VecEnv
 
     torch.manual_seed(0)
     model = build_model(ModelArgs(depth=1, width=8, value_hidden=8))

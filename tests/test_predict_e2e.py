@@ -15,7 +15,7 @@ from fake_server import free_port
 from test_supervisor import ROOT, TINY, wait_http
 from websockets.asyncio.client import connect
 
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 
 def test_a_predict_round_with_a_real_trainer_and_votes_from_twitch(tmp_path):

@@ -15,7 +15,7 @@ from test_pages import (  # noqa: F401 (browser: fixture)
 )
 from test_server import Running, game_messages, held_move
 
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 # (update, vs_random, vs_greedy, vs_previous, elo): the first evaluations of the README's 30-minute run.
 CURVE = [(25, 0.725, 0.075, None, 168.0), (50, 0.825, 0.175, 0.6, 239.0), (100, 0.7, 0.2375, 0.45, 362.0)]

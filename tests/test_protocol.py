@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from trainer.protocol import (
+from showcase_core.protocol import (
     FROM_TRAINER,
     PAYLOADS,
     SECRET,

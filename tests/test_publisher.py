@@ -7,8 +7,8 @@ import time
 import pytest
 from fake_server import FakeServer, free_port
 
-from trainer.protocol import Control, Hello, Status, make
-from trainer.publisher import Publisher
+from showcase_core.protocol import Control, Hello, Status, make
+from showcase_core.publisher import Publisher
 
 TOKEN = "s3cret-token"
 

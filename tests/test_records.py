@@ -6,7 +6,7 @@ from datetime import datetime
 import cshogi
 import pytest
 
-from trainer.shogi.game import (
+from showcase_core.shogi.game import (
     CHECKMATE,
     MAX_PLIES,
     PERPETUAL_CHECK,
@@ -14,7 +14,7 @@ from trainer.shogi.game import (
     WHITE,
     Game,
 )
-from trainer.shogi.records import RESIGN, RecordError, from_csa, from_kif, to_csa, to_kif
+from showcase_core.shogi.records import RESIGN, RecordError, from_csa, from_kif, to_csa, to_kif
 
 # White king 1a, Black rook 9c, Black king 5i: the rook checks along ranks a and b while the king steps
 # between 1a and 1b, so the 4th repetition comes from Black's checks.

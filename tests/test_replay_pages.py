@@ -10,7 +10,7 @@ import pytest
 from test_pages import ARTIFACTS, browser, feed, open_page, pieces  # noqa: F401 (browser: fixture)
 from test_server import Running, game_messages, held_move
 
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 PLIES = 24
 WITH_INSIGHT = {*range(1, 9), *range(13, 21)}  # two runs of moves with insight, a gap between them

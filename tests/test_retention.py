@@ -148,3 +148,19 @@ def test_backup_while_the_store_writes_is_complete_and_consistent(tmp_path):
     assert report["games"]["showcase"] == 20 and report["games"]["selfplay"] == len(games) - 20
     assert len(written) > 0 and not target.with_name("copy.sqlite3.partial").exists()
     assert missing.returncode == 1 and "no archive at" in missing.stderr
+
+
+def test_the_soak_benchmark_runs_a_short_stream_and_reconciles_it():
+    """A 3-minute stream at 60x (3 s, both server restarts, one trainer kill): the benchmark's
+    command works and its reconciliation holds. The real figures come from a full run (README)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "bench", "soak", "--hours", "0.05", "--compression", "60",
+         "--kill-every-min", "1.5", "--viewers", "3", "--json"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    rec = report["reconciliation"]
+    assert report["server_restarts"] == 2 and report["trainer_kills"] >= 1
+    assert rec["games_left_in_progress"] == 0 and rec["games_missing_a_move"] == 0
+    assert rec["polls_whose_stored_votes_differ"] == 0 and rec["moves_archived"] > 0

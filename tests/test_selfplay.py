@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from showcase_core.shogi.actions import move_to_action
+from showcase_core.shogi.features import N_PLANES, observe
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.vecenv import VecEnv
 from trainer.evaluate import elo_from_score, play_match
 from trainer.ppo import Rollout
 from trainer.selfplay import Collector, OpponentEnv, greedy_mover, material, random_mover
-from trainer.shogi.actions import move_to_action
-from trainer.shogi.features import N_PLANES, observe
-from trainer.shogi.game import Game
-from trainer.shogi.vecenv import VecEnv
 
 
 def test_material_balance_from_the_side_to_move():
@@ -114,7 +114,7 @@ def _scripted_actor(collector, pick):
     """(obs, mask) -> actions chosen by `pick(game)` for each self-play env; value 0, log-prob 0."""
 
     def act(obs, mask):
-        from trainer.shogi.actions import moves_to_actions
+        from showcase_core.shogi.actions import moves_to_actions
 
         games = collector.selfplay.games
         moves = np.array([pick(g) for g in games])
@@ -141,7 +141,7 @@ def test_value_targets_are_the_unshaped_result_however_far_ahead():
     roll = Rollout.empty(6, 4, N_PLANES, 13527)
 
     def no_mate(game):  # random, but never the mate: the game goes on
-        from trainer.shogi.movers import mate_in_one
+        from showcase_core.shogi.movers import mate_in_one
 
         mate = mate_in_one(game)
         legal = [m for m in game.legal_moves() if m != mate]
@@ -157,7 +157,7 @@ def test_value_targets_are_the_unshaped_result_however_far_ahead():
 
 
 def test_mating_far_ahead_is_worth_a_whole_win_and_the_cap_can_be_a_draw():
-    from trainer.shogi.movers import mate_in_one
+    from showcase_core.shogi.movers import mate_in_one
 
     for cap_is_draw in (False, True):
         collector = Collector(
@@ -223,11 +223,11 @@ def test_the_shown_chance_favours_the_side_far_ahead_after_learning_from_its_gam
     the PPO update, and the winning chance the pages show (`analyse` with the run's potential). The
     head alone reads Black's crushing position as lost (what the pages used to show); plus the
     potential, Black ahead reads above one half and White ahead below."""
+    from showcase_core.shogi.actions import moves_to_actions
+    from showcase_core.shogi.movers import mate_in_one
     from trainer.insight import analyse
     from trainer.model import ModelArgs, build_model
     from trainer.ppo import PPOSettings, ppo_update
-    from trainer.shogi.actions import moves_to_actions
-    from trainer.shogi.movers import mate_in_one
 
     starts = [BLACK_AHEAD, BLACK_AHEAD, WHITE_AHEAD, WHITE_AHEAD]
     collector = Collector(
@@ -268,8 +268,8 @@ def test_the_shown_chance_favours_the_side_far_ahead_after_learning_from_its_gam
 def test_a_capped_potential_pays_only_winning_beyond_the_cap():
     """`reward.material_cap = 30`: 116 pawns ahead, the potential is that of 30, so the mate is worth
     1 - 0.3 in shaped reward (not 1 - 1.16, below zero), and the shown value adds the same potential."""
+    from showcase_core.shogi.movers import mate_in_one
     from trainer.selfplay import potential
-    from trainer.shogi.movers import mate_in_one
 
     obs = observe(Game(BLACK_AHEAD))[None]
     assert material(obs)[0] == 116.0 and potential(obs, 30.0)[0] == 30.0 and potential(obs)[0] == 116.0

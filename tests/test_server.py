@@ -15,10 +15,10 @@ from websockets.exceptions import ConnectionClosed
 
 from server.app import create_app
 from server.config import Settings
-from trainer.protocol import dumps, make
-from trainer.shogi.game import Game
-from trainer.shogi.notation import names
-from trainer.shogi.records import from_kif, to_kif
+from showcase_core.protocol import dumps, make
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.notation import names
+from showcase_core.shogi.records import from_kif, to_kif
 
 TOKEN = "trainer-secret"
 
@@ -328,7 +328,7 @@ def test_a_snapshot_keeps_maps_for_the_latest_moves_only_and_validates():
     import jsonschema
 
     from server.live import LiveState
-    from trainer.protocol import json_schema
+    from showcase_core.protocol import json_schema
 
     messages, _ = game_messages(seed=5, plies=6)
     live = LiveState()

@@ -6,10 +6,10 @@ import time
 import pytest
 import torch
 
+from showcase_core.protocol import Control, Plan, make
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.openings import OPENINGS
 from trainer.model import ModelArgs, build_model
-from trainer.protocol import Control, Plan, make
-from trainer.shogi.game import Game
-from trainer.shogi.openings import OPENINGS
 from trainer.showcase import Showcase
 
 

@@ -11,7 +11,7 @@ from test_server import Running, game_messages, hello, send_all, trainer_headers
 from test_store import insight
 from websockets.asyncio.client import connect
 
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 TRAINER = "{}/ws/trainer"
 

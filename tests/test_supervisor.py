@@ -15,7 +15,7 @@ import httpx
 from fake_server import free_port
 from websockets.asyncio.client import connect
 
-from trainer.shogi.records import from_kif
+from showcase_core.shogi.records import from_kif
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

@@ -9,11 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from trainer.engines.judge import WinModel, judge_move
-from trainer.engines.ladder import Rung, load_table
-from trainer.engines.play import FORFEIT, VOID, Player, ask_engine, play_game
-from trainer.engines.usi import Engine, EngineError, EngineSpec, parse_info, position_command, resolve_command
-from trainer.shogi.game import Game
+from showcase_core.engines.judge import WinModel, judge_move
+from showcase_core.engines.ladder import Rung, load_table
+from showcase_core.engines.play import FORFEIT, VOID, Player, ask_engine, play_game
+from showcase_core.engines.usi import (
+    Engine,
+    EngineError,
+    EngineSpec,
+    parse_info,
+    position_command,
+    resolve_command,
+)
+from showcase_core.shogi.game import Game
 
 FSF = resolve_command("fairy-stockfish")
 GPS = resolve_command("gpsusi")

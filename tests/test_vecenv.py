@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from trainer.shogi.actions import N_ACTIONS, legal_mask, move_to_action
-from trainer.shogi.features import N_PLANES, observe
-from trainer.shogi.game import BLACK, CHECKMATE, MAX_PLIES, Game, IllegalMoveError
-from trainer.shogi.vecenv import VecEnv
+from showcase_core.shogi.actions import N_ACTIONS, legal_mask, move_to_action
+from showcase_core.shogi.features import N_PLANES, observe
+from showcase_core.shogi.game import BLACK, CHECKMATE, MAX_PLIES, Game, IllegalMoveError
+from showcase_core.shogi.vecenv import VecEnv
 
 MATE_IN_ONE = "4k4/9/4P4/9/9/9/9/9/4K4 b G 1"  # G*5b mates
 

@@ -109,7 +109,7 @@ def _add_bench(sub) -> None:
     lad.add_argument(
         "--lines", type=int, default=10, help="book lines per pair (each played with both colours)"
     )
-    lad.add_argument("--write", action="store_true", help="write trainer/engines/ladder.json")
+    lad.add_argument("--write", action="store_true", help="write showcase_core/engines/ladder.json")
     lad.add_argument(
         "--fit-only", action="store_true", help="refit only the winning-chance model of the table"
     )
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(lad["status"])
         return 0
     if args.command == "protocol":
-        from trainer.protocol import PAYLOADS, PROTOCOL_VERSION, json_schema
+        from showcase_core.protocol import PAYLOADS, PROTOCOL_VERSION, json_schema
 
         if args.schema:
             print(json.dumps(json_schema(), indent=2, ensure_ascii=False))

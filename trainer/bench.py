@@ -11,8 +11,8 @@ from pathlib import Path
 import cshogi
 import numpy as np
 
-from trainer.shogi.game import DEFAULT_MAX_PLIES
-from trainer.shogi.vecenv import VecEnv
+from showcase_core.shogi.game import DEFAULT_MAX_PLIES
+from showcase_core.shogi.vecenv import VecEnv
 
 
 def raw_cshogi_playouts(seconds: float, max_plies: int = DEFAULT_MAX_PLIES, seed: int = 0) -> dict:
@@ -150,13 +150,13 @@ def bench_train(
     forward + backward + step), per preset, eager and compiled, measured after one warm-up."""
     import torch
 
+    from showcase_core.shogi.actions import N_ACTIONS
+    from showcase_core.shogi.features import N_PLANES
     from trainer.compile import compile_model
     from trainer.loop import default_threads, sampling_actor
     from trainer.model import PRESETS, build_model
     from trainer.ppo import PPOSettings, Rollout, ppo_update
     from trainer.selfplay import Collector
-    from trainer.shogi.actions import N_ACTIONS
-    from trainer.shogi.features import N_PLANES
 
     torch.set_num_threads(threads or default_threads())
     out: dict = {
@@ -348,12 +348,12 @@ def bench_insight(
 
     import torch
 
+    from showcase_core.shogi.actions import legal_mask
+    from showcase_core.shogi.features import observe
+    from showcase_core.shogi.game import Game
     from trainer.insight import analyse
     from trainer.loop import default_threads
     from trainer.model import PRESETS, build_model
-    from trainer.shogi.actions import legal_mask
-    from trainer.shogi.features import observe
-    from trainer.shogi.game import Game
 
     torch.set_num_threads(threads or default_threads())
     rng = random.Random(0)
@@ -411,14 +411,14 @@ def bench_archive(
     import torch
 
     from server import store as st
+    from showcase_core.protocol import Move, MoveNames
+    from showcase_core.shogi.actions import action_to_move
+    from showcase_core.shogi.game import Game
+    from showcase_core.shogi.notation import names
     from trainer.evaluate import load_policy
     from trainer.insight import analyse
     from trainer.loop import default_threads
     from trainer.model import PRESETS, build_model
-    from trainer.protocol import Move, MoveNames
-    from trainer.shogi.actions import action_to_move
-    from trainer.shogi.game import Game
-    from trainer.shogi.notation import names
 
     torch.set_num_threads(threads or default_threads())
     if checkpoint:

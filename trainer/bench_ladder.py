@@ -1,5 +1,5 @@
 """Engine-ladder benchmarks (torch-free): the opening book and probe positions the project ships, and
-the calibration round robin that writes `trainer/engines/ladder.json`.
+the calibration round robin that writes `showcase_core/engines/ladder.json`.
 
 - `make_book`: balanced openings. Each line starts from the initial position and plays 4-10 plies,
   each a uniform pick among Fairy-Stockfish's MultiPV-4 moves within 60 of its best score (nodes
@@ -10,7 +10,7 @@ the calibration round robin that writes `trainer/engines/ladder.json`.
 - `make_positions`: the fixed probe set for the accuracy curve, from games between two FSF rungs
   (n64 vs n256) out of the book, one position every 6 plies from ply 8, both sides to move.
 - `calibrate`: a round robin of every rung (both colours from each book line), Elo by maximum
-  likelihood with random = 0 (`trainer.engines.ladder.fit_ratings`), and the winning-chance model of
+  likelihood with random = 0 (`showcase_core.engines.ladder.fit_ratings`), and the winning-chance model of
   the analysis engine, fitted on every 4th position of games between the four strongest rungs, each
   against its neighbour by Elo (book lines, both colours; a win 1, a draw 0.5 for the side to move,
   truncated games left out).
@@ -24,12 +24,19 @@ import time
 from itertools import combinations, pairwise
 from pathlib import Path
 
-from trainer.engines.book import BOOK_PATH, POSITIONS_PATH, read_sfens
-from trainer.engines.judge import fit_win_model
-from trainer.engines.ladder import ANALYSIS_SPEC, DEFAULT_RUNGS, TABLE_PATH, PairResult, Rung, fit_ratings
-from trainer.engines.play import Player, play_game
-from trainer.engines.usi import Engine
-from trainer.shogi.game import BLACK, Game
+from showcase_core.engines.book import BOOK_PATH, POSITIONS_PATH, read_sfens
+from showcase_core.engines.judge import fit_win_model
+from showcase_core.engines.ladder import (
+    ANALYSIS_SPEC,
+    DEFAULT_RUNGS,
+    TABLE_PATH,
+    PairResult,
+    Rung,
+    fit_ratings,
+)
+from showcase_core.engines.play import Player, play_game
+from showcase_core.engines.usi import Engine
+from showcase_core.shogi.game import BLACK, Game
 
 
 def _black_view(result, game: Game) -> float | None:
@@ -236,7 +243,7 @@ def fit_analysis_model(
 
 def refit_win_model(table: dict, *, games: int = 90, max_plies: int = 256) -> dict:
     """Refit only the winning-chance model of a calibrated table (its ratings stay)."""
-    from trainer.engines.ladder import table_rungs
+    from showcase_core.engines.ladder import table_rungs
 
     rungs = table_rungs(table)
     players = {r.name: Player(r, seed=i) for i, r in enumerate(rungs)}
@@ -278,7 +285,7 @@ def run_calibration(
     """The round robin and both fits; or, with `fit_only` / `drop`, only those steps on the shipped
     table (dropping a rung refits the others from its stored pair results)."""
     if fit_only or drop:
-        from trainer.engines.ladder import load_table
+        from showcase_core.engines.ladder import load_table
 
         table = load_table()
         table = drop_rungs(table, list(drop)) if drop else table

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer.shogi.features import N_PLANES
+from showcase_core.shogi.features import N_PLANES
 
 FORMAT = "shogi-showcase-checkpoint"
 VERSION = 1

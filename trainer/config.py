@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trainer.engines.ladder import ANALYSIS_SPEC, Rung
-from trainer.engines.usi import DEFAULT_SEARCH_DIRS, EngineSpec
-from trainer.shogi.game import validate_sfen
+from showcase_core.engines.ladder import ANALYSIS_SPEC, Rung
+from showcase_core.engines.usi import DEFAULT_SEARCH_DIRS, EngineSpec
+from showcase_core.shogi.game import validate_sfen
 
 COMPILE_MODES: tuple[str, ...] = ("off", "default", "reduce-overhead", "max-autotune")
 
@@ -141,7 +141,7 @@ class EnginesSection(Section):
     search_dirs: list[str] = list(DEFAULT_SEARCH_DIRS)
     """Where engine programs are looked for after PATH (Debian's /usr/games is not on root's PATH)."""
     rungs: list[Rung] = []
-    """Override the ladder; empty = the calibrated rungs of trainer/engines/ladder.json. Rungs not in
+    """Override the ladder; empty = the calibrated rungs of showcase_core/engines/ladder.json. Rungs not in
     that table are played and scored but have no Elo to fit against."""
     rung_games: int = Field(20, ge=0)
     """Games per engine rung at each evaluation, from the opening book, colours swapped; 0 = none."""

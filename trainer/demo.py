@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import random
 
-from trainer.shogi.game import Game
-from trainer.shogi.notation import names
-from trainer.shogi.records import to_csa, to_kif
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.notation import names
+from showcase_core.shogi.records import to_csa, to_kif
 
 
 def _network_chooser(checkpoint: str, seed: int):
     import torch
 
+    from showcase_core.shogi.actions import action_to_move, legal_mask
+    from showcase_core.shogi.features import observe
     from trainer.evaluate import load_policy
-    from trainer.shogi.actions import action_to_move, legal_mask
-    from trainer.shogi.features import observe
 
     model, _ = load_policy(checkpoint)
     generator = torch.Generator().manual_seed(seed)

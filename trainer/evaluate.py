@@ -11,10 +11,10 @@ import cshogi
 import numpy as np
 import torch
 
-from trainer.engines.play import FORFEIT, RESIGN, VOID
+from showcase_core.engines.play import FORFEIT, RESIGN, VOID
+from showcase_core.shogi.movers import mate_in_one
+from showcase_core.shogi.vecenv import VecEnv
 from trainer.selfplay import Mover
-from trainer.shogi.movers import mate_in_one
-from trainer.shogi.vecenv import VecEnv
 
 
 @dataclass
@@ -232,9 +232,9 @@ def evaluate_checkpoint(
     from trainer.selfplay import greedy_mover, random_mover
 
     torch.set_num_threads(threads or default_threads())
+    from showcase_core.engines.ladder import fit_agent
+    from showcase_core.engines.play import EngineMover
     from trainer.config import EnginesSection
-    from trainer.engines.ladder import fit_agent
-    from trainer.engines.play import EngineMover
 
     scripted = {"random": random_mover, "greedy": greedy_mover}
     lad = LadderEval((engines or EnginesSection()).model_copy(update={"probe_positions": probe_positions}))
@@ -312,10 +312,10 @@ class LadderEval:
     (`status`) and reports no ladder figures."""
 
     def __init__(self, cfg, *, table: dict | None = None):
-        from trainer.engines.book import book, probe_positions
-        from trainer.engines.judge import WinModel
-        from trainer.engines.ladder import NO_ENGINE, available, load_table, table_rungs
-        from trainer.engines.usi import resolve_command
+        from showcase_core.engines.book import book, probe_positions
+        from showcase_core.engines.judge import WinModel
+        from showcase_core.engines.ladder import NO_ENGINE, available, load_table, table_rungs
+        from showcase_core.engines.usi import resolve_command
 
         self.cfg = cfg
         self.table = load_table() if table is None else table
@@ -333,7 +333,7 @@ class LadderEval:
         self.status = NO_ENGINE if missing and not self.rungs else None
 
     def _engine(self, spec):
-        from trainer.engines.usi import Engine
+        from showcase_core.engines.usi import Engine
 
         if spec.name not in self._engines:
             self._engines[spec.name] = Engine(spec, search_dirs=self.cfg.search_dirs)
@@ -354,8 +354,8 @@ class LadderEval:
     def run(self, model, *, elo: float | None, scripted: dict[str, MatchResult], seed: int, max_plies: int):
         """Metrics and game records of one ladder evaluation; `scripted` holds the random/greedy
         matches already played, which count in the fit."""
-        from trainer.engines.ladder import fit_agent
-        from trainer.engines.play import EngineMover
+        from showcase_core.engines.ladder import fit_agent
+        from showcase_core.engines.play import EngineMover
 
         out: dict[str, float] = {}
         games: list[dict] = []
@@ -391,8 +391,8 @@ class LadderEval:
 
     def accuracy(self, model) -> dict[str, float]:
         """Mean accuracy, mean loss and best-move rate of the agent's top move on the probe set."""
-        from trainer.engines.judge import judge_move
-        from trainer.engines.usi import EngineError
+        from showcase_core.engines.judge import judge_move
+        from showcase_core.engines.usi import EngineError
 
         env = VecEnv(len(self.positions), max_plies=10_000, start_sfen=self.positions)
         actions = network_mover(model)(env, np.arange(env.num_envs), np.random.default_rng(0))

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from showcase_core.protocol import Insight, Maps, TopMove
+from showcase_core.shogi.actions import DROP_BASE, N_ACTIONS, N_DROP_PIECES, legal_mask, moves_to_actions
+from showcase_core.shogi.features import observe
+from showcase_core.shogi.game import WHITE, Game
+from showcase_core.shogi.notation import names
 from trainer.model import ActorCriticBase, masked_logits
-from trainer.protocol import Insight, Maps, TopMove
-from trainer.shogi.actions import DROP_BASE, N_ACTIONS, N_DROP_PIECES, legal_mask, moves_to_actions
-from trainer.shogi.features import observe
-from trainer.shogi.game import WHITE, Game
-from trainer.shogi.notation import names
 
 # Material for the phase rule (pawn = 1), by cshogi piece type P L N S B R G K +P +L +N +S +B +R.
 _HAND_VALUE = (1, 3, 4, 5, 6, 8, 10)  # hand order P L N S G B R

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from showcase_core.shogi.vecenv import VecEnv
 from trainer.checkpoint import CheckpointError, load_checkpoint
-from trainer.shogi.vecenv import VecEnv
 
 _POOL_NAME = re.compile(r"pool_(\d+)\.pt$")
 

@@ -9,10 +9,7 @@ import math
 import os
 import uuid
 
-from trainer.config import ConfigError, TrainConfig
-from trainer.milestones import MilestoneDetector
-from trainer.ppo import ADV_HIST_EDGES
-from trainer.protocol import (
+from showcase_core.protocol import (
     PROTOCOL_VERSION,
     Eval,
     GameEnd,
@@ -24,10 +21,13 @@ from trainer.protocol import (
     MoveNames,
     Status,
 )
-from trainer.publisher import Publisher
-from trainer.shogi.game import Game
-from trainer.shogi.notation import names
-from trainer.shogi.records import to_kif
+from showcase_core.publisher import Publisher
+from showcase_core.shogi.game import Game
+from showcase_core.shogi.notation import names
+from showcase_core.shogi.records import to_kif
+from trainer.config import ConfigError, TrainConfig
+from trainer.milestones import MilestoneDetector
+from trainer.ppo import ADV_HIST_EDGES
 from trainer.showcase import Showcase
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from showcase_core.shogi.actions import N_ACTIONS
+from showcase_core.shogi.features import N_PLANES
+from showcase_core.shogi.game import BLACK, REASONS
 from trainer.checkpoint import (
     CheckpointError,
     ObservationMismatch,
@@ -32,9 +35,6 @@ from trainer.evaluate import LadderEval, elo_from_score, network_mover, play_mat
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
 from trainer.ppo import PPOSettings, Rollout, lr_at, ppo_update
 from trainer.selfplay import Collector, greedy_mover, random_mover
-from trainer.shogi.actions import N_ACTIONS
-from trainer.shogi.features import N_PLANES
-from trainer.shogi.game import BLACK, REASONS
 
 
 def sampling_actor(forward, device: torch.device):

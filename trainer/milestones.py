@@ -18,7 +18,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 
-from trainer.protocol import Milestone
+from showcase_core.protocol import Milestone
 
 KL_FLOOR, KL_FACTOR, KL_WINDOW, KL_MIN_HISTORY, KL_QUIET = 0.02, 3.0, 20, 10, 20
 ENTROPY_DROP, ENTROPY_LAG, ENTROPY_QUIET = 0.25, 20, 50

@@ -1,6 +1,6 @@
 """Actor-critic networks for Shogi: an SE-ResNet tower and a one-conv baseline.
 
-Both take the (B, 80, 9, 9) observation of `trainer.shogi.features` and a (B, 13527) legal mask and
+Both take the (B, 80, 9, 9) observation of `showcase_core.shogi.features` and a (B, 13527) legal mask and
 expose the same two verbs as cleanrl's agents: `get_value(obs)` and
 `get_action_and_value(obs, mask, action=None)`. The tower can also hand back, from the same forward
 pass, the per-block SE gates and post-gate activations that the insight code draws.
@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
-from trainer.shogi.actions import N_ACTIONS
-from trainer.shogi.features import N_PLANES
+from showcase_core.shogi.actions import N_ACTIONS
+from showcase_core.shogi.features import N_PLANES
 
 ModelKind = Literal["restower", "baseline"]
 PolicyHeadKind = Literal["bilinear", "linear"]

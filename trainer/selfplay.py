@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from showcase_core.shogi.actions import moves_to_actions
+from showcase_core.shogi.features import HAND_MAX
+from showcase_core.shogi.game import BLACK
+from showcase_core.shogi.movers import greedy_move
+from showcase_core.shogi.vecenv import Episode, VecEnv
 from trainer.ppo import Rollout
-from trainer.shogi.actions import moves_to_actions
-from trainer.shogi.features import HAND_MAX
-from trainer.shogi.game import BLACK
-from trainer.shogi.movers import greedy_move
-from trainer.shogi.vecenv import Episode, VecEnv
 
 # Material values (pawn = 1) indexed by our piece planes P L N S G B R K +P +L +N +S +B +R.
 _BOARD_VALUES = np.array([1, 3, 4, 5, 6, 8, 10, 0, 7, 6, 6, 6, 10, 12], dtype=np.float32)

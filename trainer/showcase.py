@@ -21,13 +21,13 @@ from collections.abc import Callable
 
 import torch
 
+from showcase_core.protocol import Control, GameEnd, GameStart, Move, MoveNames, Payload, PendingMove, Plan
+from showcase_core.shogi.actions import action_to_move, move_to_action
+from showcase_core.shogi.game import DEFAULT_MAX_PLIES, Game
+from showcase_core.shogi.notation import names
+from showcase_core.shogi.records import to_kif
 from trainer.insight import analyse
 from trainer.model import ActorCriticBase
-from trainer.protocol import Control, GameEnd, GameStart, Move, MoveNames, Payload, PendingMove, Plan
-from trainer.shogi.actions import action_to_move, move_to_action
-from trainer.shogi.game import DEFAULT_MAX_PLIES, Game
-from trainer.shogi.notation import names
-from trainer.shogi.records import to_kif
 
 log = logging.getLogger("trainer.showcase")
 

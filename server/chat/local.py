@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from server.chat import ChatMessage, Handler, clean
-from trainer.protocol import now_ms
+from showcase_core.protocol import now_ms
 
 
 class LocalChat:

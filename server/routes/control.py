@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, Field
 
 from server.routes import services
-from trainer.protocol import Control
+from showcase_core.protocol import Control
 
 router = APIRouter(prefix="/api/control", tags=["control"])
 

@@ -12,8 +12,8 @@ from fastapi.responses import PlainTextResponse
 from server import store as st
 from server.routes import services
 from server.routes.control import require_admin
-from trainer.shogi.game import Game, IllegalMoveError, SfenError
-from trainer.shogi.records import to_csa, to_kif
+from showcase_core.shogi.game import Game, IllegalMoveError, SfenError
+from showcase_core.shogi.records import to_csa, to_kif
 
 router = APIRouter(prefix="/api/games", tags=["games"])
 

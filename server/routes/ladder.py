@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from trainer.engines.ladder import load_table
+from showcase_core.engines.ladder import load_table
 
 router = APIRouter(prefix="/api", tags=["ladder"])
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from server import store as st
 from server.routes import services
-from trainer.protocol import FROM_TRAINER, SECRET, ProtocolError, now_ms, parse
+from showcase_core.protocol import FROM_TRAINER, SECRET, ProtocolError, now_ms, parse
 
 log = logging.getLogger("server.trainer")
 router = APIRouter()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from server.hub import SubscriberClosed
 from server.routes import services
-from trainer.protocol import FROM_VIEWER, ProtocolError, now_ms, parse
+from showcase_core.protocol import FROM_VIEWER, ProtocolError, now_ms, parse
 
 log = logging.getLogger("server.viewers")
 router = APIRouter()

@@ -1,4 +1,4 @@
-// Mirrors trainer/protocol.py: the message types a page handles. Envelope: {t, v, ts, d}.
+// Mirrors showcase_core/protocol.py: the message types a page handles. Envelope: {t, v, ts, d}.
 export const PROTOCOL_VERSION = 1;
 export const T = Object.freeze({
   SNAPSHOT: "snapshot",

@@ -3,10 +3,19 @@
 Importable on its own: the server uses it without torch.
 """
 
-from trainer.shogi.actions import N_ACTIONS, action_to_move, legal_mask, move_to_action
-from trainer.shogi.features import N_PLANES, observe
-from trainer.shogi.game import BLACK, STARTING_SFEN, WHITE, Game, IllegalMoveError, Outcome, SfenError, perft
-from trainer.shogi.vecenv import VecEnv
+from showcase_core.shogi.actions import N_ACTIONS, action_to_move, legal_mask, move_to_action
+from showcase_core.shogi.features import N_PLANES, observe
+from showcase_core.shogi.game import (
+    BLACK,
+    STARTING_SFEN,
+    WHITE,
+    Game,
+    IllegalMoveError,
+    Outcome,
+    SfenError,
+    perft,
+)
+from showcase_core.shogi.vecenv import VecEnv
 
 __all__ = [
     "BLACK",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trainer.engines.usi import Engine, Score, SearchResult
+from showcase_core.engines.usi import Engine, Score, SearchResult
 
 LABELS = ("best", "good", "inaccuracy", "mistake", "blunder")
 THRESHOLDS = {"inaccuracy": 5.0, "mistake": 10.0, "blunder": 15.0}  # winning-chance points lost

@@ -313,7 +313,7 @@ class Leaderboard(Payload):
 
 
 class EngineScore(Payload):
-    """An engine's score in its own units, from the side to move's view (see trainer/engines/usi.py)."""
+    """An engine's score in its own units, from the side to move's view (see showcase_core/engines/usi.py)."""
 
     kind: Literal["cp", "mate"]
     value: int | None  # cp, or plies to mate (None: the engine gave only the sign)

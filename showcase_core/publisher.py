@@ -25,7 +25,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from trainer.protocol import (
+from showcase_core.protocol import (
     TO_TRAINER,
     Control,
     Hello,
@@ -38,7 +38,7 @@ from trainer.protocol import (
     validate_payload,
 )
 
-log = logging.getLogger("trainer.publisher")
+log = logging.getLogger("showcase_core.publisher")
 
 CONFLATE = frozenset({"metrics", "status"})
 

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trainer.engines.ladder import Rung
-from trainer.engines.usi import Engine, EngineError
-from trainer.shogi.actions import moves_to_actions
-from trainer.shogi.game import BLACK, Game
-from trainer.shogi.movers import greedy_move, random_move
-from trainer.shogi.notation import usi as _usi
+from showcase_core.engines.ladder import Rung
+from showcase_core.engines.usi import Engine, EngineError
+from showcase_core.shogi.actions import moves_to_actions
+from showcase_core.shogi.game import BLACK, Game
+from showcase_core.shogi.movers import greedy_move, random_move
+from showcase_core.shogi.notation import usi as _usi
 
 if TYPE_CHECKING:
-    from trainer.shogi.vecenv import VecEnv
+    from showcase_core.shogi.vecenv import VecEnv
 
 # What a mover may answer instead of an action, for the env it names (`play_match` understands them).
 RESIGN, FORFEIT, VOID = -1, -2, -3
@@ -98,7 +98,7 @@ class Player:
     """A ladder rung ready to play: a scripted mover, or an engine process started on first use."""
 
     def __init__(self, rung: Rung, *, search_dirs=None, seed: int = 0):
-        from trainer.engines.usi import DEFAULT_SEARCH_DIRS
+        from showcase_core.engines.usi import DEFAULT_SEARCH_DIRS
 
         self.rung = rung
         self.engine = (

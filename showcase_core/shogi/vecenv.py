@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trainer.shogi.actions import N_ACTIONS, moves_to_actions
-from trainer.shogi.features import (
+from showcase_core.shogi.actions import N_ACTIONS, moves_to_actions
+from showcase_core.shogi.features import (
     COMPACT_WIDTH,
     N_PLANES,
     PIECE_CODES,
@@ -33,7 +33,7 @@ from trainer.shogi.features import (
     encode_compact,
     expand_compact,
 )
-from trainer.shogi.game import DEFAULT_MAX_PLIES, Game, IllegalMoveError
+from showcase_core.shogi.game import DEFAULT_MAX_PLIES, Game, IllegalMoveError
 
 # cshogi piece type of a hand piece (P L N S B R G = 1..7) -> index in pieces_in_hand (P L N S G B R).
 _HAND_INDEX = np.array([-1, 0, 1, 2, 3, 5, 6, 4], dtype=np.int64)

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trainer.engines.usi import DEFAULT_SEARCH_DIRS, EngineSpec, resolve_command
+from showcase_core.engines.usi import DEFAULT_SEARCH_DIRS, EngineSpec, resolve_command
 
 TABLE_PATH = Path(__file__).with_name("ladder.json")
 ANCHOR = "random"

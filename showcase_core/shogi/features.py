@@ -36,7 +36,7 @@ import cshogi.dlshogi as _dlshogi
 import numpy as np
 
 if TYPE_CHECKING:
-    from trainer.shogi.game import Game
+    from showcase_core.shogi.game import Game
 
 N_PLANES = 80
 BASE_PLANES = 46  # pieces, hands and scalars; the attack planes follow

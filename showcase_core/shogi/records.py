@@ -15,7 +15,7 @@ board diagram / P1..P9 lines otherwise), every move, and an ending derived from 
 Import parses the text itself (cshogi's KIF reader ignores BOD diagrams and turns unreadable moves into
 nothing, and its CSA reader turns illegal moves into a null move), then replays every move through `Game`,
 so each one is checked legal; any line that cannot be read or played raises `RecordError` naming it. The
-result and reason come from the file's ending; besides the reasons of `trainer.shogi.game`, records
+result and reason come from the file's ending; besides the reasons of `showcase_core.shogi.game`, records
 written elsewhere can end in `resign`, `time_up`, `illegal_move` or `impasse` (持将棋).
 """
 
@@ -30,7 +30,7 @@ from datetime import datetime
 import cshogi
 import cshogi.KIF
 
-from trainer.shogi.game import (
+from showcase_core.shogi.game import (
     BLACK,
     CHECKMATE,
     DEFAULT_MAX_PLIES,

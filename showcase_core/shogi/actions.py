@@ -20,7 +20,7 @@ import cshogi
 import numpy as np
 
 if TYPE_CHECKING:
-    from trainer.shogi.game import Game
+    from showcase_core.shogi.game import Game
 
 N_SQUARES = 81
 N_BOARD_ACTIONS = 81 * 80 * 2
@@ -94,7 +94,7 @@ def action_to_usi(action: int, turn: int) -> str:
 
 def action_to_move(action: int, game: Game) -> int:
     """Action -> the legal cshogi move it stands for in `game`, or IllegalMoveError saying which move."""
-    from trainer.shogi.game import IllegalMoveError
+    from showcase_core.shogi.game import IllegalMoveError
 
     legal = game.legal_moves()
     if legal:

@@ -264,8 +264,8 @@ class Game:
         raise IllegalMoveError(f"{usi!r} is not a legal move in {self.board.sfen()}")
 
     def push_action(self, action: int) -> int:
-        """Play a move given by its action index (see trainer.shogi.actions)."""
-        from trainer.shogi.actions import action_to_move
+        """Play a move given by its action index (see showcase_core.shogi.actions)."""
+        from showcase_core.shogi.actions import action_to_move
 
         return self.push(action_to_move(action, self))
 

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from trainer.shogi.game import Game
+from showcase_core.shogi.game import Game
 
 # cshogi piece type (1..14: P L N S B R G K +P +L +N +S +B +R) -> value of capturing it.
 CAPTURE_VALUE = np.array([0, 1, 3, 4, 5, 8, 10, 6, 0, 7, 6, 6, 6, 10, 12], dtype=np.float32)

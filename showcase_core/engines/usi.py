@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from trainer.shogi.game import STARTING_SFEN
+from showcase_core.shogi.game import STARTING_SFEN
 
 GO_LIMITS = ("nodes", "depth", "movetime", "byoyomi", "btime", "wtime", "binc", "winc")
 # Where Debian puts its engines; not on root's PATH.

@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 import cshogi
 
-from trainer.shogi.game import BLACK, Game
+from showcase_core.shogi.game import BLACK, Game
 
 # Indexed by cshogi piece type: P L N S B R G K +P +L +N +S +B +R = 1..14.
 _WESTERN = ("", "P", "L", "N", "S", "B", "R", "G", "K", "+P", "+L", "+N", "+S", "+B", "+R")
