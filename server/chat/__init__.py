@@ -8,11 +8,15 @@ control characters and capped here, once, before anything else sees them; pages 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+log = logging.getLogger("server.chat")
 
 MAX_TEXT = 500  # characters a chat line may carry into the showcase; Twitch's own limit is 500
 MAX_NAME = 25  # Twitch login names are 4-25 characters; display names stay close
@@ -49,6 +53,23 @@ class ChatMessage:
 
 
 Handler = Callable[[ChatMessage], Awaitable[str | None]]  # returns a reply for the user, if any
+
+
+def queue_line(outbox: asyncio.Queue[str], text: str, *, reply: bool, can_post: bool, limit: int) -> bool:
+    """Queue one line to post (cleaned, at most `limit`); False if the source cannot post or the line
+    is dropped. Replies to single users may use only half the queue, so announcements and results
+    get out first."""
+    text = clean(text, limit)
+    if not can_post or not text:
+        return False
+    if reply and outbox.qsize() >= outbox.maxsize // 2:
+        return False
+    try:
+        outbox.put_nowait(text)
+    except asyncio.QueueFull:
+        log.warning("chat outbox full: dropped %r", text[:60])
+        return False
+    return True
 
 
 class ChatSource(Protocol):

@@ -32,7 +32,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
-from server.chat import ChatMessage, Handler, clean
+from server.chat import ChatMessage, Handler, clean, queue_line
 
 log = logging.getLogger("server.chat.eventsub")
 
@@ -242,16 +242,7 @@ class EventSubChat:
         return r
 
     async def say(self, text: str, *, reply: bool = False) -> bool:
-        text = clean(text, MAX_SAY)
-        if not self.can_post or not text:
-            return False
-        if reply and self._outbox.qsize() >= self._outbox.maxsize // 2:
-            return False
-        try:
-            self._outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            return False
-        return True
+        return queue_line(self._outbox, text, reply=reply, can_post=self.can_post, limit=MAX_SAY)
 
     async def _sender(self) -> None:
         while True:

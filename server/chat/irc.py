@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
-from server.chat import ChatMessage, Handler, clean
+from server.chat import ChatMessage, Handler, clean, queue_line
 
 log = logging.getLogger("server.chat.irc")
 
@@ -211,17 +211,7 @@ class TwitchChat:
     async def say(self, text: str, *, reply: bool = False) -> bool:
         """Queue one line for the channel (sent within the rate limit); False if read-only or full.
         Replies to single users may use only half the queue, so announcements and results get out."""
-        text = clean(text, MAX_SAY)
-        if not self.can_post or not text:
-            return False
-        if reply and self._outbox.qsize() >= self._outbox.maxsize // 2:
-            return False
-        try:
-            self._outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("twitch outbox full: dropped %r", text[:60])
-            return False
-        return True
+        return queue_line(self._outbox, text, reply=reply, can_post=self.can_post, limit=MAX_SAY)
 
     async def _sender(self, ws) -> None:
         while True:
