@@ -4,10 +4,34 @@ import asyncio
 import queue
 import socket
 import threading
+import time
 
 from websockets.asyncio.server import serve
 
 from showcase_core.protocol import dumps, parse
+
+
+class UvicornThread:
+    """A real uvicorn serving `app` on loopback `port` in a thread: `start()` returns once it listens,
+    `stop()` shuts it down. `server` is the uvicorn.Server (its config holds the app)."""
+
+    def __init__(self, app, port: int):
+        import uvicorn
+
+        self.port = port
+        self.server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
 
 
 def free_port() -> int:

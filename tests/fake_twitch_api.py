@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import time
 import uuid
 from urllib.parse import parse_qs
 
-import uvicorn
-from fake_server import free_port
+from fake_server import UvicornThread, free_port
 from fastapi import FastAPI, Header, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
@@ -36,21 +34,15 @@ class FakeTwitchApi:
         self.welcomed: list[str] = []  # the URL query of each socket welcomed ("" or "reconnect=1")
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.server = uvicorn.Server(uvicorn.Config(self._app(), port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._uv = UvicornThread(self._app(), self.port)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def __enter__(self) -> FakeTwitchApi:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "fake Twitch did not start"
-            time.sleep(0.02)
+        self._uv.start()
         return self
 
     def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(20)
+        self._uv.stop()
 
     @property
     def id_url(self) -> str:

@@ -3,13 +3,11 @@
 import asyncio
 import json
 import random
-import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
-from fake_server import free_port
+from fake_server import UvicornThread, free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -32,22 +30,15 @@ class Running:
             port=self.port, data_dir=tmp_path / "data", trainer_token=TOKEN, **settings_overrides
         )
         self.settings = settings
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._uv = UvicornThread(create_app(settings), self.port)
+        self.server = self._uv.server
 
     def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
+        self._uv.start()
         return self
 
     def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(20)
+        self._uv.stop()
 
     @property
     def http(self) -> str:
