@@ -46,6 +46,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def httpx_errors() -> type[Exception]:
+    import httpx
+
+    return httpx.HTTPError
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -249,6 +255,7 @@ class Soak:
 
     async def viewer_loop(self, k: int, stop: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
         rng = random.Random(self.seed * 7919 + k)
         while not stop.is_set():
@@ -268,9 +275,8 @@ class Soak:
                         elif text.startswith('{"t":"status"'):  # the publisher's own drop counts
                             for kind, n in (json.loads(text)["d"].get("dropped") or {}).items():
                                 self.dropped[kind] = max(self.dropped.get(kind, 0), n)
-            except (OSError, Exception) as exc:  # a server restart drops everyone: come back
-                if not isinstance(exc, OSError) and "ConnectionClosed" not in type(exc).__name__:
-                    self.events.append(f"viewer {k}: {exc!r}"[:200])
+            except (OSError, ConnectionClosed, InvalidHandshake):
+                pass  # a server restart drops everyone: come back
             await asyncio.sleep(rng.uniform(0.2, 2.0))
 
     async def rounds(self, stop: asyncio.Event) -> None:
@@ -315,8 +321,10 @@ class Soak:
                 self.rss[h] = max(self.rss[h], rss)
                 health = (await self.http("GET", "/healthz")).json()
                 self.archive_bytes[h] = health["archive"]["bytes"]
-            except Exception as exc:  # the server is restarting; the next sample will do
-                self.events.append(f"sample: {exc!r}"[:120]) if len(self.events) < 50 else None
+            except (OSError, ValueError, KeyError, StopIteration, httpx_errors()) as exc:
+                # The server is restarting; the next sample will do. Kept for the report.
+                if len(self.events) < 50:
+                    self.events.append(f"sample: {exc!r}"[:120])
             await asyncio.sleep(2.0)
 
     # -- the stream -----------------------------------------------------------------------------------------

@@ -154,6 +154,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     elo_state = {"elo": None, "snapshot": None}
     resumed_from = resumed_run_id = None
     latest = ckpt_dir / "latest.pt"
+    data = None
     if resume and latest.exists():
         try:
             data = load_checkpoint(latest, model_args=asdict(margs))  # tensors land on the CPU
@@ -169,8 +170,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 f"resume: {exc}. Its checkpoints and curve are kept in {aside}; starting afresh",
                 file=sys.stderr,
             )
-            resume = False
-    if resume and latest.exists():
+    if data is not None:
         model.load_state_dict(data["model"])
         optimizer.load_state_dict(data["optimizer"])
         start_update, samples_done = data["update"], data["samples"]

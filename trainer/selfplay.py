@@ -234,7 +234,12 @@ class Collector:
         vs_opponent: list[tuple[Episode, int]] = []
         vs_pool: list[tuple[Episode, int]] = []
         vs_greedy: list[tuple[Episode, int]] = []
-        games_of = {id(self.curriculum): vs_opponent, id(self.greedy): vs_greedy, id(self.pool): vs_pool}
+        # Each opponent group with the list its finished games go to, in observation order.
+        groups = [
+            (g, games)
+            for g, games in ((self.curriculum, vs_opponent), (self.greedy, vs_greedy), (self.pool, vs_pool))
+            if g is not None
+        ]
         T = rollout.actions.shape[0]
         obs, mask = self.observation()
         for t in range(T):
@@ -254,7 +259,7 @@ class Collector:
             final_obs, next_sign = [res.final_obs], [np.full(n_self, -1.0, np.float32)]
             episodes += res.episodes
             start_env = n_self
-            for group in self._opponent_envs():
+            for group, games in groups:
                 cur = group.step(a[start_env : start_env + group.num_envs])
                 start_env += group.num_envs
                 reward.append(cur.reward)
@@ -262,7 +267,7 @@ class Collector:
                 truncated.append(cur.truncated)
                 final_obs.append(cur.final_obs)
                 next_sign.append(cur.next_sign)
-                games_of[id(group)].extend(cur.episodes)
+                games.extend(cur.episodes)
             reward = np.concatenate(reward)
             terminated, truncated = np.concatenate(terminated), np.concatenate(truncated)
             sign = np.concatenate(next_sign)
