@@ -1,4 +1,4 @@
-"""The 80-plane observation, checked plane by plane on known positions (attack planes included)."""
+"""The 94-plane observation, checked plane by plane on known positions (attack and mate planes included)."""
 
 import cshogi
 import numpy as np
@@ -152,3 +152,87 @@ def test_attack_planes_rotate_for_white_like_the_pieces():
     lines = {(5, r) for r in "abcdfghi"} | {(f, "e") for f in files}  # its file and rank, both kings too
     assert squares(black[A_OPP + A["R"]]) == {cell(*sq) for sq in lines}
     assert squares(white[A_OPP + A["R"]]) == {rotated(*sq) for sq in lines}
+
+
+MATE_OWN, MATE_OPP = 80, 87  # then: 0 board moves, 1-6 drops of L N S G B R
+DROP = {"L": 1, "N": 2, "S": 3, "G": 4, "B": 5, "R": 6}
+
+
+def all_mates(game: Game) -> set[str]:
+    """Every legal move that leaves the other side no legal move, by brute force over the legal list."""
+    out = set()
+    board = game.board
+    for move in list(board.legal_moves):  # the board's own list: Game's is for its own position
+        board.push(move)
+        if board.is_game_over():
+            out.add(cshogi.move_to_usi(move))
+        board.pop()
+    return out
+
+
+def planes_of(usis: set[str], white: bool) -> set[tuple[int, int, int]]:
+    """(plane offset, i, j) of each mating move as the mate planes mark it, in the mover's frame."""
+    out = set()
+    for usi in usis:
+        dest = (int(usi[2]), usi[3])
+        square = rotated(*dest) if white else cell(*dest)
+        out.add((DROP[usi[0]] if usi[1] == "*" else 0, *square))
+    return out
+
+
+def marked(obs: np.ndarray, base: int) -> set[tuple[int, int, int]]:
+    return {(int(c), int(i), int(j)) for c, i, j in np.argwhere(obs[base : base + 7] == 1)}
+
+
+def test_mate_planes_mark_the_gold_drop_mate_and_nothing_else():
+    game = Game("4k4/9/4P4/9/9/9/9/9/4K4 b G 1")
+    obs = observe(game)
+    assert marked(obs, MATE_OWN) == {(DROP["G"], *cell(5, "b"))}
+    assert marked(obs, MATE_OPP) == set()  # White has nothing that mates
+
+
+def test_mate_planes_show_the_opponents_threat_rotated_for_white():
+    # The same position with White to move: Black's G*5b is now White's threat, seen from White's frame.
+    obs = observe(Game("4k4/9/4P4/9/9/9/9/9/4K4 w G 1"))
+    assert marked(obs, MATE_OWN) == set()
+    assert marked(obs, MATE_OPP) == {(DROP["G"], *rotated(5, "b"))}
+
+
+def test_a_board_move_mate_is_on_plane_80_and_a_pawn_drop_mate_is_not_marked():
+    # White's king on 5a is walled in by its own lances and pawns. Black's gold 5c to 5b mates (the
+    # lance on 5h guards 5b through the file), and so does the gold stepping aside (the lance then
+    # checks through 5b); a pawn drop on 5b would mate too, which the rules forbid (uchifuzume), so it
+    # is neither legal nor marked.
+    game = Game("3lkl3/3p1p3/4G4/9/9/9/9/4L4/4K4 b P 1")
+    mates = all_mates(game)
+    obs = observe(game)
+    assert mates == {"5c5b", "5c4c", "5c6c"}
+    assert "P*5b" not in {cshogi.move_to_usi(m) for m in game.legal_moves()}
+    assert marked(obs, MATE_OWN) == {(0, *cell(5, "b")), (0, *cell(4, "c")), (0, *cell(6, "c"))}
+
+
+def test_mate_planes_equal_brute_force_over_random_positions():
+    rng = np.random.default_rng(5)
+    checked = mated = 0
+    for _ in range(60):
+        game = Game()
+        for _ in range(int(rng.integers(10, 140))):
+            if game.is_over:
+                break
+            moves = game.legal_moves()
+            game.push(moves[int(rng.integers(len(moves)))])
+        if game.is_over:
+            continue
+        white = bool(game.board.turn)
+        obs = observe(game)
+        own = all_mates(game)
+        assert marked(obs, MATE_OWN) == planes_of(own, white)
+        theirs = set()
+        if not game.board.is_check():
+            game.board.push_pass()
+            theirs = all_mates(game)
+            game.board.pop_pass()
+        assert marked(obs, MATE_OPP) == planes_of(theirs, white)
+        checked += 1
+        mated += bool(own or theirs)
+    assert checked > 40 and mated > 0  # some positions had a mate to mark

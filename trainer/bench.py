@@ -41,7 +41,7 @@ def vecenv_random(
     seconds: float, envs: int, max_plies: int = DEFAULT_MAX_PLIES, seed: int = 0, dense: bool = False
 ) -> dict:
     """The project's VecEnv with uniformly random legal actions: rules, compact observation, legal
-    lists, auto-reset; with `dense` also the 80 planes and the mask read every step, as training does."""
+    lists, auto-reset; with `dense` also the 94 planes and the mask read every step, as training does."""
     rng = np.random.default_rng(seed)
     env = VecEnv(envs, max_plies=max_plies)
     env.reset()

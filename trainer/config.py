@@ -60,7 +60,9 @@ class PPOSection(Section):
     minibatch_size: int = Field(512, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    gamma: float = Field(0.99, gt=0, le=1)
+    gamma: float = Field(0.95, gt=0, le=1)
+    """Discount per ply. 0.95 (was 0.99): with the mate planes, mates in one played rose from 18% to
+    69% of the chances at 100 updates for 0.04 less against greedy (README, Learning)."""
     gae_lambda: float = Field(0.95, ge=0, le=1)
     clip_coef: float = Field(0.2, gt=0)
     clip_vloss: bool = True

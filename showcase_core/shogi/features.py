@@ -1,6 +1,6 @@
-"""The 80-plane observation, always from the side to move's view.
+"""The 94-plane observation, always from the side to move's view.
 
-Shape (80, 9, 9), float32. Plane cell `[c, i, j]` is the square with file `i + 1` and rank `j + 1`
+Shape (94, 9, 9), float32. Plane cell `[c, i, j]` is the square with file `i + 1` and rank `j + 1`
 counted in the side to move's frame, i.e. flat index `i * 9 + j` is the cshogi square, rotated 180
 degrees (`80 - sq`) when White is to move. So "own" pieces always start at the bottom, ranks 7-9.
 
@@ -19,10 +19,19 @@ degrees (`80 - sq`) when White is to move. So "own" pieces always start at the b
 | 46-59  | squares own pieces attack, by attacking piece P L N S B R G K +P +L +N +S +B +R | 0/1     |
 | 60-62  | squares own pieces attack at least 1 / 2 / 3 times                         | 0/1           |
 | 63-79  | the same 17 planes for the opponent's pieces                              | 0/1           |
+| 80     | destination squares of the board moves that mate at once                   | 0/1           |
+| 81-86  | squares where dropping L N S G B R mates at once (a pawn drop may not mate) | 0/1           |
+| 87-93  | the same 7 planes for the opponent, as if it were to move (its threats; 0 when in check) | 0/1 |
 
 Planes 46-79 are the attack planes of dlshogi's input features, computed by cshogi from the rules
 (`cshogi.dlshogi.make_input_features`); they show which squares each side controls, what a mate in
 one by a drop or a hanging piece looks like, with no search.
+
+Planes 80-93 are the rules' answer to "which moves end the game now": every legal checking move
+(cshogi's check list, each checked against the rules) that leaves the other side no legal move, for
+the side to move and, through a null move, for the opponent. The same query as a legal-move list,
+one ply deep: the network still has to learn from its games that playing such a move wins and that
+leaving the opponent one loses.
 
 Planes 44 and 45 are computed the same way in training and at serve time (both come from `Game`).
 """
@@ -38,8 +47,9 @@ import numpy as np
 if TYPE_CHECKING:
     from showcase_core.shogi.game import Game
 
-N_PLANES = 80
-BASE_PLANES = 46  # pieces, hands and scalars; the attack planes follow
+N_PLANES = 94
+BASE_PLANES = 46  # pieces, hands and scalars; the attack and mate planes follow
+MATE_PLANES = 80  # first of the 14 mate-in-one planes
 HAND_MAX = np.array([18, 4, 4, 4, 4, 2, 2], dtype=np.float32)
 # cshogi's piece planes come as P L N S B R G K +P +L +N +S +B +R for each colour (own first when
 # rotated); ours put gold before bishop and rook.
@@ -47,8 +57,42 @@ _CSHOGI_PLANES = 104  # the buffer size cshogi documents; it sets ones in the 28
 _HAND_SCALE = np.tile(HAND_MAX, 2)
 
 
+# cshogi's drop "from" (81 + piece type - 1, types P L N S B R G) -> mate plane offset (1-6 for L N S G B R;
+# a pawn drop that mates is illegal, so the pawn has no plane).
+_DROP_MATE_PLANE = {82: 1, 83: 2, 84: 3, 87: 4, 85: 5, 86: 6}
+
+
+def _mark_mates(board, white: int, out: np.ndarray) -> None:
+    """Set the 7 planes `out` (shape (7, 81), side to move's frame of `white`) of the side to move's
+    mates in one on `board`: every legal checking move after which the other side has no legal move."""
+    for move in board.check_moves:
+        if not board.is_legal(move):
+            continue
+        board.push(move)
+        mate = board.is_game_over()
+        board.pop()
+        if mate:
+            to = move & 0x7F
+            source = (move >> 7) & 0x7F
+            out[_DROP_MATE_PLANE[source] if source >= 81 else 0, 80 - to if white else to] = 1.0
+
+
+def write_mates(board, out: np.ndarray) -> None:
+    """Planes 80-93 (`out`, shape (14, 81), zeroed by the caller) of one position: own mates in one,
+    then the opponent's as if it were to move (none when the side to move is in check)."""
+    white = board.turn
+    _mark_mates(board, white, out[:7])
+    if not board.is_check():
+        board.push_pass()
+        try:
+            _mark_mates(board, white, out[7:])
+        finally:
+            board.pop_pass()
+
+
 class Attacks:
-    """Reusable buffers for the attack planes of many games (one instance per VecEnv or Encoder)."""
+    """Reusable buffers for the attack and mate planes of many games (one instance per VecEnv or
+    Encoder)."""
 
     def __init__(self, capacity: int):
         self._f1 = np.zeros((capacity, _dlshogi.FEATURES1_NUM, 9, 9), dtype=np.float32)
@@ -56,11 +100,14 @@ class Attacks:
         self._views = list(zip(self._f1, self._f2, strict=True))
 
     def write(self, games: Sequence[Game], out: np.ndarray) -> None:
-        """Planes 46-79 of each game's observation into `out[k]` (shape (n, N_PLANES, 9, 9))."""
+        """Planes 46-93 of each game's observation into `out[k]` (shape (n, N_PLANES, 9, 9))."""
         n = len(games)
         make = _dlshogi.make_input_features
-        for (f1, f2), game in zip(self._views, games):  # noqa: B905 - capacity >= len(games)
+        mates = out[:n, MATE_PLANES:].reshape(n, N_PLANES - MATE_PLANES, 81)
+        mates[:] = 0.0
+        for k, ((f1, f2), game) in enumerate(zip(self._views, games)):  # noqa: B905 - capacity >= n
             make(game.board, f1, f2)  # overwrites both buffers whole, in the side to move's frame
+            write_mates(game.board, mates[k])
         out[:n, 46:63] = self._f1[:n, 14:31]
         out[:n, 63:80] = self._f1[:n, 45:62]
 
@@ -112,7 +159,7 @@ class Encoder:
 
 
 def observe(game: Game) -> np.ndarray:
-    """The (46, 9, 9) float32 observation of one game's current position."""
+    """The (94, 9, 9) float32 observation of one game's current position."""
     out = np.empty((1, N_PLANES, 9, 9), dtype=np.float32)
     return Encoder(1).encode([game], out)[0]
 
