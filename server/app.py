@@ -40,7 +40,8 @@ from server.routes import (
     viewers,
 )
 from server.store import Store
-from showcase_core.protocol import Control, dumps, make
+from showcase_core.protocol import Control, dumps, make, now_ms
+from showcase_core.sysstats import ProcessStats
 
 log = logging.getLogger("server")
 
@@ -105,6 +106,15 @@ class Services:
             max_bytes=int(settings.max_archive_mb * 1024 * 1024),
         )
         self.last_retention: Pass | None = None
+        self.load = ProcessStats()
+        self.server_load: dict | None = None
+
+    async def report_load(self) -> None:
+        """The server's CPU, memory and viewers every `load_every_s`, for the status strip."""
+        while True:
+            self.server_load = {**self.load.sample(), "viewers": self.hub.subscribers}
+            self.hub.publish("server_load", self.server_load, now_ms())
+            await asyncio.sleep(self.settings.load_every_s)
 
     async def retain(self) -> None:
         """Apply the retention policy now, then every `retention_every_s`."""
@@ -141,9 +151,10 @@ class Services:
             self.tasks.append(task)
         else:
             log.warning("live engine analysis: %s", self.analyst.state.message)
-        task = asyncio.create_task(self.retain(), name="retention")
-        task.add_done_callback(self._task_done)
-        self.tasks.append(task)
+        for work, name in ((self.retain, "retention"), (self.report_load, "load")):
+            task = asyncio.create_task(work(), name=name)
+            task.add_done_callback(self._task_done)
+            self.tasks.append(task)
         for source in self.polls.sources:
             task = asyncio.create_task(source.run(self.polls.on_chat), name=f"chat:{source.name}")
             task.add_done_callback(self._task_done)

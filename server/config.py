@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     """Above this many MB in use, the oldest sampled games go, then the oldest showcase games (0 = no
     limit). Open games, games a milestone links to, milestones, metrics and scores always stay."""
     retention_every_s: float = Field(600.0, ge=10)
+    load_every_s: float = Field(5.0, ge=0.2, le=600)
+    """How often the server samples its own CPU and memory for the status strip (`server_load`)."""
 
     # Chat and polls
     twitch_channel: str | None = None

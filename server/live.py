@@ -81,6 +81,7 @@ class LiveState:
         reveal: dict | None = None,
         leaderboard=(),
         engine: dict | None = None,
+        server: dict | None = None,
     ) -> dict:
         return {
             "protocol": PROTOCOL_VERSION,
@@ -95,4 +96,6 @@ class LiveState:
             "leaderboard": list(leaderboard),
             "analyses": [self.analyses[ply] for ply in sorted(self.analyses)],
             "engine": engine,
+            "status": self.status if self.trainer["connected"] else None,
+            "server": server,
         }

@@ -110,8 +110,31 @@ class Hello(Payload):
     weights_version: int = Field(ge=0)
 
 
+class ProcessLoad(Payload):
+    """One process's load (showcase_core/sysstats.py): CPU in percent of one core (200 = two busy
+    cores; None on the first sample), resident memory, the machine's logical cores."""
+
+    cpu_percent: float | None = Field(None, ge=0)
+    rss_mb: float | None = Field(None, ge=0)
+    cores: int = Field(1, ge=1)
+
+
+class GpuLoad(Payload):
+    """The trainer's GPU, from torch's CUDA counters (utilisation needs NVML: None without it)."""
+
+    name: str = Field(max_length=200)
+    util_percent: float | None = Field(None, ge=0, le=100)
+    mem_used_mb: float = Field(ge=0)
+    mem_total_mb: float = Field(ge=0)
+
+
 class Status(Payload):
     state: Literal["starting", "training", "evaluating", "stopping"]
+    # What the training loop is doing right now (None before the first update starts).
+    activity: Literal["collecting", "updating", "evaluating", "checkpointing"] | None = None
+    samples_per_s: float | None = Field(None, ge=0)  # the last update's, collection and update together
+    load: ProcessLoad | None = None  # the trainer process
+    gpu: GpuLoad | None = None  # None on the CPU
     update: int = Field(ge=0)
     samples: int = Field(ge=0)
     weights_version: int = Field(ge=0)
@@ -257,6 +280,12 @@ class TrainerStatus(Payload):
     update: int | None = None
 
 
+class ServerLoad(ProcessLoad):
+    """The server's own load, sent every few seconds, and the viewers it serves."""
+
+    viewers: int = Field(0, ge=0)
+
+
 class PollChoice(Payload):
     key: str  # a USI move for predict polls, "1".."5" for strategy polls
     label: str
@@ -367,6 +396,8 @@ class Snapshot(Payload):
     leaderboard: list[LeaderboardEntry] = []
     analyses: list[Analysis] = []  # the engine's judgements of the current game's moves
     engine: EngineState | None = None
+    status: Status | None = None  # the trainer's latest, while it is connected
+    server: ServerLoad | None = None
 
 
 # --- viewer -> server ------------------------------------------------------------------------------------
@@ -388,6 +419,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "pending_move": PendingMove,
     "control": Control,
     "trainer_status": TrainerStatus,
+    "server_load": ServerLoad,
     "poll_open": PollOpen,
     "poll_tally": PollTally,
     "poll_reveal": PollReveal,

@@ -77,3 +77,8 @@ def test_training_run_publishes_valid_protocol(tmp_path):
     assert server.auth == ["Bearer tok"]
     statuses = [m["d"] for m in messages if m["t"] == "status"]
     assert statuses[-1]["state"] == "stopping"  # conflated state goes out before queued events
+    # The status strip's figures: the trainer's own load on every status, what it was doing, no GPU here.
+    assert all(st["load"]["rss_mb"] > 0 and st["load"]["cores"] >= 1 and st["gpu"] is None for st in statuses)
+    activities = {st["activity"] for st in statuses} - {None}
+    assert activities and activities <= {"collecting", "updating", "evaluating", "checkpointing"}
+    assert any(st["samples_per_s"] and st["samples_per_s"] > 0 for st in statuses)

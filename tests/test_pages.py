@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_server import Running, game_messages, held_move, hello, send_all, trainer_headers
+from test_server import Running, game_messages, held_move, hello, send_all, status_message, trainer_headers
 from websockets.asyncio.client import connect
 
 from showcase_core.shogi.game import Game
@@ -64,9 +64,38 @@ def feed(srv, messages):
     worker.join(30)
 
 
+class Connected:
+    """A scripted trainer that sends `messages` and stays connected until the block ends (`feed`
+    disconnects at once, and a page then rightly shows the trainer offline)."""
+
+    def __init__(self, srv, messages):
+        self.srv, self.messages = srv, messages
+        self.sent = threading.Event()
+        self.release = threading.Event()
+
+    async def _go(self):
+        async with connect(
+            f"{self.srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None
+        ) as tr:
+            await send_all(tr, [("hello", hello()), *self.messages])
+            self.sent.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.02)
+
+    def __enter__(self):
+        self.worker = threading.Thread(target=lambda: asyncio.run(self._go()))
+        self.worker.start()
+        assert self.sent.wait(30)
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.worker.join(30)
+
+
 COMPOSITE = (1920, 1080)
 WIDGETS = [".board-widget", ".moves-widget", ".health-widget", ".progress-widget", ".poll-widget",
-           ".leaderboard-widget"]  # fmt: skip
+           ".leaderboard-widget", ".status-widget"]  # fmt: skip
 
 
 def widget_boxes(page, selectors=WIDGETS) -> dict[str, list[float]]:
@@ -95,6 +124,29 @@ def pieces(page) -> dict[str, str]:
     )
 
 
+HEAT_ALPHAS = """(root) => {
+    const c = document.querySelector(`${root} canvas.heat-layer`);
+    const d = c.getContext('2d').getImageData(0, 0, 9, 9).data;
+    return [...Array(81).keys()].map(i => d[((i % 9) * 9 + (8 - Math.floor(i / 9))) * 4 + 3]);
+}"""
+
+
+def heat_alphas(page, root: str = "") -> list[int]:
+    """The heat layer's alpha (0-255) on each square, in cshogi square order, read from its canvas."""
+    return page.evaluate(HEAT_ALPHAS, root)
+
+
+def expected_heat(values: list[float], top: int = 12, max_alpha: float = 0.3) -> list[int]:
+    """What board.js paints: the `top` strongest squares, alpha proportional to the strongest."""
+    order = sorted(range(81), key=lambda i: -values[i])[:top]
+    peak = values[order[0]]
+    out = [0] * 81
+    for i in order:
+        if peak > 0 and values[i] > 0:
+            out[i] = round(max_alpha * min(1.0, values[i] / peak) * 255)
+    return out
+
+
 def test_board_page_shows_the_fed_position_arrows_and_heatmap(browser, tmp_path):
     messages, _ = game_messages(seed=3, plies=7)
     # The last move carries real insight from a tiny network, for arrows and the heatmap.
@@ -115,7 +167,8 @@ def test_board_page_shows_the_fed_position_arrows_and_heatmap(browser, tmp_path)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "overlay-board.png"))
         arrows = page.locator("svg.sg-shapes line").count()
-        heat = page.locator("sg-squares sq.heat").count()
+        heat = heat_alphas(page)
+        labels = page.locator(".move-label:not(.engine):not([hidden])").all_text_contents()
         legend = page.locator(".legend").inner_text()
         page.close()
     assert errors == []
@@ -132,7 +185,16 @@ def test_board_page_shows_the_fed_position_arrows_and_heatmap(browser, tmp_path)
             expected[key] = f"{'gote' if code & 16 else 'sente'} {kinds[code & 15]}"
     assert {k: v for k, v in on_board.items() if k in expected} == expected
     assert set(on_board) == set(expected)
-    assert arrows >= 1 and heat == 81 and "SE-weighted activation" in legend
+    assert arrows >= 1 and "SE-weighted activation" in legend and "12 strongest squares" in legend
+    # The heat layer tints only the map's 12 strongest squares, at most 30% opaque.
+    expected = expected_heat(last["insight"]["maps"]["se_attention_mean"])
+    # Equal up to the canvas's 8-bit rounding.
+    assert all(abs(a - b) <= 1 for a, b in zip(heat, expected, strict=True)), (heat, expected)
+    assert [a > 0 for a in heat] == [b > 0 for b in expected]
+    assert sum(a > 0 for a in heat) <= 12 and max(heat) <= 77  # 0.3 x 255, rounded up
+    pct = [f"{round(m['prob'] * 100)}%" for m in last["insight"]["top"]]
+    drops = [m["usi"][0] + " " if m["usi"][1] == "*" else "" for m in last["insight"]["top"]]
+    assert labels == [d + p for d, p in zip(drops, pct, strict=True)]  # one per top move
 
 
 def test_a_dropped_piece_in_the_top_five_is_a_labelled_circle_on_its_square(browser, tmp_path):
@@ -146,9 +208,9 @@ def test_a_dropped_piece_in_the_top_five_is_a_labelled_circle_on_its_square(brow
         page, errors = open_page(browser, f"{srv.http}/overlay/board")
         page.wait_for_selector("sg-board")
         feed(srv, messages[:-1])
-        page.wait_for_selector("svg.sg-shapes g:not(.description) > ellipse", state="attached")
-        circles = page.locator("svg.sg-shapes g:not(.description) > ellipse").count()
-        labels = page.locator("svg.sg-shapes g.description text").all_text_contents()
+        page.wait_for_selector("svg.sg-shapes ellipse", state="attached")
+        circles = page.locator("svg.sg-shapes ellipse").count()
+        labels = page.locator(".move-label:not([hidden])").all_text_contents()
         page.close()
     assert circles == 1 and "P 20%" in labels and len(labels) == 5
     assert errors == []
@@ -288,3 +350,32 @@ def test_composite_overlay_draws_every_widget_from_one_socket(browser, tmp_path)
         page.close()
     assert transparent == "rgba(0, 0, 0, 0)"  # OBS shows the scene behind the gaps
     assert errors == []
+
+
+def test_status_strip_says_what_the_trainer_is_doing_and_each_process_load(browser, tmp_path):
+    gpu = {"name": "NVIDIA H200", "util_percent": 93.0, "mem_used_mb": 30720.0, "mem_total_mb": 143360.0}
+    with Running(tmp_path, load_every_s=0.2) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/status", (1280, 200))
+        page.wait_for_function(
+            "() => !document.querySelector('.st-server-load').textContent.startsWith('none')"
+        )
+        offline = page.locator(".status-widget").inner_text()
+        with Connected(srv, [("status", status_message(gpu=gpu))]):
+            page.wait_for_function(
+                "() => document.querySelector('.st-activity').textContent.startsWith('learning')"
+            )
+            parts = (".st-activity", ".st-speed", ".st-trainer-load", ".st-gpu")
+            text = {c: page.locator(c).inner_text() for c in parts}
+            server = page.locator(".st-server-load").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "overlay-status.png"))
+        page.wait_for_function("() => document.querySelector('.st-activity').textContent === 'offline'")
+        page.close()
+    assert errors == []
+    assert "Trainer offline" in offline.replace("\n", " ")
+    assert text == {
+        ".st-activity": "learning from them (PPO update)",
+        ".st-speed": "update 7, 362 samples/s",
+        ".st-trainer-load": "CPU 187% of 2 cores, RAM 1.2 GB",
+        ".st-gpu": "GPU NVIDIA H200: 93% busy, 30.0 GB of 140.0 GB",
+    }
+    assert server.startswith("CPU ") and " of " in server and server.endswith("1 viewer")

@@ -221,9 +221,9 @@ def test_captions_follow_the_fed_values_at_the_chosen_level(browser, tmp_path): 
             assert errors == []
         board.wait_for_function("() => document.querySelector('.caption').textContent.startsWith('V(s)=')")
         board_caption = text(board, ".caption")
-        # The last move's squares carry the heatmap too: the highlight must still show on them.
+        # The heat layer lies over the squares: the last move's highlight must still show on them.
         last_move = board.evaluate(
-            """() => [...document.querySelectorAll('sg-squares sq.last-dest.heat')].map(sq => {
+            """() => [...document.querySelectorAll('sg-squares sq.last-dest')].map(sq => {
                 const s = getComputedStyle(sq);
                 return [s.backgroundImage !== 'none', s.boxShadow !== 'none'];
             })"""

@@ -209,3 +209,22 @@ def test_requeue_past_the_bound_counts_the_overflow_as_dropped():
     pub._requeue([("milestone", pub_m) for pub_m in (milestone(1), milestone(2), milestone(3))])
     assert pub.dropped == {"milestone": 1}
     assert [p["update"] if isinstance(p, dict) else p.update for _, p in pub._events] == [1, 2, 10]
+
+
+def test_process_stats_measure_this_process_cpu_and_memory():
+    from showcase_core.sysstats import ProcessStats
+
+    stats = ProcessStats()
+    first = stats.sample()
+    assert first["cpu_percent"] is None and first["rss_mb"] > 10 and first["cores"] >= 1
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # burn 0.2 s of CPU
+        pass
+    second = stats.sample()
+    assert second["cpu_percent"] > 0
+
+
+def test_gpu_stats_are_none_on_the_cpu():
+    from trainer.live import gpu_stats
+
+    assert gpu_stats("cpu") is None

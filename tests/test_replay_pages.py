@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from test_pages import ARTIFACTS, browser, feed, open_page, pieces  # noqa: F401 (browser: fixture)
+from test_pages import ARTIFACTS, browser, feed, heat_alphas, open_page, pieces  # noqa: F401 (browser: fixture)
 from test_server import Running, game_messages, held_move
 
 from showcase_core.shogi.game import Game
@@ -319,9 +319,7 @@ def test_a_version_1_archive_upgraded_at_start_still_replays_with_its_insight(br
         settled(page)
         top = page.locator("#moves-widget .top li:visible .jp").all_inner_texts()
         value = page.locator(".value-text").inner_text()
-        heat = page.evaluate(
-            "() => document.querySelectorAll('#board-widget .heat, #board-widget [class*=heat]').length"
-        )
+        heat = sum(a > 0 for a in heat_alphas(page, "#board-widget"))
         page.screenshot(path=str(ARTIFACTS / "replay-migrated.png"), full_page=True)
         page.close()
     m7 = moves[6]

@@ -337,3 +337,42 @@ def test_a_snapshot_keeps_maps_for_the_latest_moves_only_and_validates():
     )
     assert "maps" in live.moves[0]["insight"]  # the state itself keeps everything
     jsonschema.Draft202012Validator(json_schema()).validate(make("snapshot", snapshot, seq=0))
+
+
+def status_message(**extra):
+    return {"state": "training", "update": 7, "samples": 14336, "weights_version": 1, "showcase": "playing",
+            "move_interval_s": 2.0, "activity": "updating", "samples_per_s": 361.5,
+            "load": {"cpu_percent": 187.0, "rss_mb": 1210.0, "cores": 2}, "gpu": None, **extra}  # fmt: skip
+
+
+async def until_trainer(srv, **expected):
+    """Poll /healthz until the trainer entry has the expected values (10 s deadline)."""
+    deadline = time.monotonic() + 10
+    async with httpx.AsyncClient() as client:
+        while True:
+            trainer = (await client.get(f"{srv.http}/healthz")).json()["trainer"]
+            if all(trainer.get(k) == v for k, v in expected.items()):
+                return
+            assert time.monotonic() < deadline, trainer
+            await asyncio.sleep(0.02)
+
+
+def test_the_server_reports_its_own_load_and_the_snapshot_carries_the_trainers_status(tmp_path):
+    async def go(srv):
+        async with connect(f"{srv.ws}/ws/trainer", additional_headers=trainer_headers(), proxy=None) as tr:
+            await send_all(tr, [("hello", hello()), ("status", status_message())])
+            await until_trainer(srv, update=7)
+            async with connect(f"{srv.ws}/ws", proxy=None) as viewer:
+                first = json.loads(await asyncio.wait_for(viewer.recv(), 10))
+                load = await recv_until(viewer, "server_load")
+        await until_trainer(srv, connected=False)
+        async with connect(f"{srv.ws}/ws", proxy=None) as viewer:  # the trainer has gone: no status
+            after = json.loads(await asyncio.wait_for(viewer.recv(), 10))
+        return first["d"], load["d"], after["d"]
+
+    with Running(tmp_path, load_every_s=0.2) as srv:
+        snapshot, load, after = asyncio.run(go(srv))
+    assert snapshot["status"]["activity"] == "updating" and snapshot["status"]["load"]["rss_mb"] == 1210.0
+    assert snapshot["server"]["rss_mb"] > 10 and snapshot["server"]["cores"] >= 1
+    assert load["viewers"] == 1 and load["rss_mb"] > 10 and load["cpu_percent"] is not None
+    assert after["status"] is None and after["server"] is not None

@@ -14,17 +14,20 @@ from showcase_core.protocol import (
     Eval,
     GameEnd,
     GameStart,
+    GpuLoad,
     Hello,
     Histogram,
     Metrics,
     Move,
     MoveNames,
+    ProcessLoad,
     Status,
 )
 from showcase_core.publisher import Publisher
 from showcase_core.shogi.game import Game
 from showcase_core.shogi.notation import names
 from showcase_core.shogi.records import to_kif
+from showcase_core.sysstats import ProcessStats
 from trainer.config import ConfigError, TrainConfig
 from trainer.milestones import MilestoneDetector
 from trainer.ppo import ADV_HIST_EDGES
@@ -48,6 +51,10 @@ class Live:
         self.update = start_update
         self.samples = 0
         self.state = "starting"
+        self.activity: str | None = None
+        self.samples_per_s: float | None = None
+        self.load = ProcessStats()
+        self.device = record.get("device", "cpu")
         from trainer.compile import CompileStatus
 
         self.network = CompileStatus(**record["compile"]).describe() if record.get("compile") else None
@@ -111,6 +118,8 @@ class Live:
         Of an evaluation's games, the first win by checkmate against random and the first game against
         greedy are published as replays (without insight); milestones link to them."""
         self.update, self.samples = update, samples
+        sps = metrics.get("perf/sps")
+        self.samples_per_s = float(sps) if isinstance(sps, int | float) and math.isfinite(sps) else None
         if self.showcase:
             self.showcase.update_weights(model.state_dict())
         values = {
@@ -218,12 +227,22 @@ class Live:
         )
         return game_id
 
+    def set_activity(self, activity: str) -> None:
+        """What the loop does now (collecting, updating, evaluating, checkpointing): a status on change."""
+        if activity != self.activity:
+            self.activity = activity
+            self._status()
+
     def _status(self) -> None:
         show = self.showcase
         self.publisher.publish(
             "status",
             Status(
                 state=self.state,
+                activity=self.activity,
+                samples_per_s=self.samples_per_s,
+                load=ProcessLoad(**self.load.sample()),
+                gpu=gpu_stats(self.device),
                 update=self.update,
                 samples=self.samples,
                 weights_version=show.weights_version if show else 0,
@@ -238,6 +257,28 @@ class Live:
         self.record["compile"] = status.as_dict()
         self.network = status.describe()
         self._status()
+
+
+def gpu_stats(device: str) -> GpuLoad | None:
+    """The training GPU's memory (torch's own counters) and utilisation (NVML through torch, None
+    where it is not installed); None on the CPU."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    try:
+        index = torch.device(device).index or 0
+        free, total = torch.cuda.mem_get_info(index)
+        name = torch.cuda.get_device_name(index)
+    except Exception:  # a GPU that went away mid-run: the strip says "no GPU figures"
+        return None
+    try:
+        util = float(torch.cuda.utilization(index))
+    except Exception:  # torch reads utilisation through pynvml, an optional package
+        util = None
+    return GpuLoad(
+        name=name[:200], util_percent=util, mem_used_mb=(total - free) / 2**20, mem_total_mb=total / 2**20
+    )
 
 
 def _finite(x) -> float | None:

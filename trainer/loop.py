@@ -333,6 +333,10 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     every_s = cfg.checkpoint.every_minutes * 60
     last_save = time.monotonic()
 
+    def doing(activity: str) -> None:  # the status strip's "what the trainer is doing"
+        if live is not None:
+            live.set_activity(activity)
+
     try:
         with metrics_path.open("a") as metrics_file:
             while True:
@@ -354,12 +358,14 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                     compiled = _switch_compiled(compiled, done, record, run_dir, live)
                     infer, train_fwd = compiled.infer_forward, compiled.train_forward
                     act = sampling_actor(infer, device)
+                doing("collecting")
                 model.eval()
                 stats = collector.collect(rollout, act, value_of)
                 advantages, returns = rollout.advantages(
                     cfg.ppo.gamma, cfg.ppo.gae_lambda, exact_potential=cfg.reward.value_target == "result"
                 )
                 model.train()
+                doing("updating")
                 t_update = time.perf_counter()
                 with weights_lock:
                     metrics = ppo_update(
@@ -391,6 +397,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
 
                 eval_games: list[dict] = []
                 if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
+                    doing("evaluating")
                     eval_metrics, eval_games = _evaluate(
                         cfg, model, update, run_dir, ckpt_dir, elo_state, snapshot, ladder
                     )
@@ -409,11 +416,13 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                     if trained_min >= mark and not path.exists():
                         snapshot(path)
                 if update % cfg.checkpoint.every_updates == 0:
+                    doing("checkpointing")
                     checkpoint_path = snapshot(latest)
                     snapshot(ckpt_dir / f"update_{update:06d}.pt")
                     prune(ckpt_dir, cfg.checkpoint.keep)
                     last_save = time.monotonic()
                 elif every_s and time.monotonic() - last_save >= every_s:
+                    doing("checkpointing")
                     checkpoint_path = snapshot(latest)
                     last_save = time.monotonic()
     finally:

@@ -17,7 +17,8 @@ VENDOR = {  # URL prefix -> folder installed by `npm ci`
 router = APIRouter(tags=["pages"])
 
 
-WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard")  # one page each: pages/widget.js
+# One page each (pages/widget.js).
+WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard", "status")
 
 
 @router.get("/", include_in_schema=False)

@@ -35,7 +35,11 @@ async def viewer_feed(ws: WebSocket) -> None:
 
     def snapshot():
         parts = s.polls.snapshot_parts()
-        return ("snapshot", s.live.snapshot(**parts, engine=s.analyst.state.model_dump()), now_ms())
+        return (
+            "snapshot",
+            s.live.snapshot(**parts, engine=s.analyst.state.model_dump(), server=s.server_load),
+            now_ms(),
+        )
 
     async with s.hub.subscribe([snapshot()]) as sub:
 

@@ -3,6 +3,7 @@ export const PROTOCOL_VERSION = 1;
 export const T = Object.freeze({
   SNAPSHOT: "snapshot",
   TRAINER_STATUS: "trainer_status",
+  SERVER_LOAD: "server_load",
   STATUS: "status",
   METRICS: "metrics",
   EVAL: "eval",

@@ -12,6 +12,7 @@ const WIDGETS = {
   progress: ["learning progress", async (root) => (await import("../widgets/progress.js")).createProgress(root)],
   poll: ["poll", async (root) => (await import("../widgets/poll.js")).createPoll(root)],
   leaderboard: ["leaderboard", async (root) => (await import("../widgets/leaderboard.js")).createLeaderboard(root)],
+  status: ["status strip", async (root) => (await import("../widgets/status.js")).createStatus(root)],
 };
 
 const name = location.pathname.split("/").filter(Boolean).pop();

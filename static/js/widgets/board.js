@@ -23,15 +23,85 @@ export function squareKey(index) {
   return `${Math.floor(index / 9) + 1}${RANKS[index % 9]}`;
 }
 
-// A board move is an arrow; a drop is a circle on its square labelled with the piece. (The insight is
-// for the position before the last move: a piece dropped then is no longer in hand to draw from.)
+// A board move is an arrow; a drop is a circle on its square. (The insight is for the position
+// before the last move: a piece dropped then is no longer in hand to draw from.) The labels are ours,
+// not shogiground's: placed so that no two overlap (see placeLabels).
 function arrowOf(move) {
   const usi = move.usi;
   const dest = usi.slice(2, 4);
   const drop = usi[1] === "*";
   const bucket = Math.min(5, 1 + Math.floor(move.prob * 10));  // width class from the probability
+  return { orig: drop ? dest : usi.slice(0, 2), dest, brush: `p${bucket}` };
+}
+
+function labelOf(move) {
   const pct = `${Math.round(move.prob * 100)}%`;
-  return { orig: drop ? dest : usi.slice(0, 2), dest, brush: `p${bucket}`, description: drop ? `${usi[0]} ${pct}` : pct };
+  return move.usi[1] === "*" ? `${move.usi[0]} ${pct}` : pct;
+}
+
+// The heatmap: one 9x9 canvas under the pieces, stretched over the board, instead of 81 class changes.
+// Only the HEAT_TOP strongest squares are tinted, at most HEAT_MAX_ALPHA opaque, in a green that no
+// piece, arrow or last-move mark uses: every glyph keeps its contrast (a test measures it).
+export const HEAT_TOP = 12;
+export const HEAT_MAX_ALPHA = 0.3;
+const HEAT_RGB = [0, 150, 120];
+
+/** Canvas pixel (x: file 9..1 left to right, y: rank a..i) alpha for each of the 81 map values. */
+export function heatAlphas(values) {
+  const order = values.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, HEAT_TOP);
+  const top = order.length ? order[0][0] : 0;
+  const alphas = new Array(81).fill(0);
+  if (!(top > 0)) return alphas;
+  for (const [v, i] of order) alphas[i] = v > 0 ? HEAT_MAX_ALPHA * Math.min(1, v / top) : 0;
+  return alphas;
+}
+
+function paintHeat(ctx, image, values) {
+  const data = image.data;
+  data.fill(0);
+  if (values) {
+    heatAlphas(values).forEach((a, i) => {
+      const px = ((i % 9) * 9 + (8 - Math.floor(i / 9))) * 4;  // row = rank, column = 9 - file
+      data[px] = HEAT_RGB[0]; data[px + 1] = HEAT_RGB[1]; data[px + 2] = HEAT_RGB[2];
+      data[px + 3] = Math.round(a * 255);
+    });
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+// Square centre in board units (a square is 1 x 1; file 9 is on the left, rank a at the top).
+function centre(key) {
+  return [9 - Number(key[0]) + 0.5, RANKS.indexOf(key[1]) + 0.5];
+}
+
+// Candidate offsets (in label boxes) around the anchor, nearest first: a label moves as little as it
+// must to clear the ones already placed and stay on the board.
+const OFFSETS = [];
+for (let dx = -4; dx <= 4; dx++) for (let dy = -6; dy <= 6; dy++) OFFSETS.push([dx, dy]);
+OFFSETS.sort((a, b) => Math.hypot(a[0], a[1] * 0.6) - Math.hypot(b[0], b[1] * 0.6));
+
+/**
+ * Boxes for labels `items` ({orig, dest, text}) in pixels of a `width` x `height` board: each starts
+ * 55% along its arrow (on the square for a drop) and takes the nearest offset that overlaps no box
+ * placed before it (higher probability first). Pure: the browser test checks the rendered boxes.
+ */
+export function placeLabels(items, width, height, box) {
+  const sw = width / 9, sh = height / 9;
+  const placed = [];
+  return items.map(({ orig, dest }) => {
+    const [ox, oy] = centre(orig), [dx, dy] = centre(dest);
+    const t = orig === dest ? 0 : 0.55;
+    const ax = (ox + (dx - ox) * t) * sw - box.w / 2, ay = (oy + (dy - oy) * t) * sh - box.h / 2;
+    for (const [i, j] of OFFSETS) {
+      const x = Math.min(Math.max(ax + i * (box.w * 0.55), 0), width - box.w);
+      const y = Math.min(Math.max(ay + j * (box.h * 0.55), 0), height - box.h);
+      const clear = placed.every((p) => x + box.w <= p.x || p.x + box.w <= x || y + box.h <= p.y || p.y + box.h <= y);
+      if (clear) { placed.push({ x, y }); return { x, y }; }
+    }
+    const spare = { x: 0, y: placed.length * box.h };  // unreachable for 6 labels on 81 squares
+    placed.push(spare);
+    return spare;
+  });
 }
 
 // The widget's markup, fixed: built once per page, then only updated in place.
@@ -55,7 +125,7 @@ const MARKUP = `
 function engineArrow(analysis) {
   const usi = analysis.best.usi;
   const dest = usi.slice(2, 4);
-  return { orig: usi[1] === "*" ? dest : usi.slice(0, 2), dest, brush: "engine", description: usi[1] === "*" ? `${usi[0]} E` : "E" };
+  return { orig: usi[1] === "*" ? dest : usi.slice(0, 2), dest, brush: "engine" };
 }
 
 /** The caption from the value head's reading of the position shown (or the lack of one). */
@@ -93,7 +163,43 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   const engineLine = root.querySelector(".engine-line");
   const empty = root.querySelector(".empty");
   const caption = createCaption(root);
+  const boardEl = root.querySelector(".board");
+  const heat = document.createElement("canvas");
+  heat.width = 9; heat.height = 9; heat.className = "heat-layer";
+  const sgBoard = boardEl.querySelector("sg-board");
+  sgBoard.insertBefore(heat, sgBoard.querySelector("sg-pieces"));
+  const heatCtx = heat.getContext("2d");
+  const heatImage = heatCtx.createImageData(9, 9);
+  let heatShown = null;  // the values painted, so an unchanged map is not repainted
+  const labelLayer = document.createElement("div");
+  labelLayer.className = "move-labels";
+  boardEl.appendChild(labelLayer);
+  const labelEls = [];
+  let labelKey = "";
   let scheduled = false;
+
+  function drawLabels(items) {
+    const key = items.map((l) => `${l.orig}${l.dest}${l.text}${l.engine ? "e" : ""}`).join("|");
+    if (key === labelKey) return;
+    labelKey = key;
+    while (labelEls.length < items.length) {
+      const el = document.createElement("span");
+      labelLayer.appendChild(el);
+      labelEls.push(el);
+    }
+    // Sizes in the layer's own units: the label box is fixed in CSS (em of the board's square).
+    const width = boardEl.clientWidth, height = sgBoard.clientHeight || boardEl.clientHeight;
+    const font = parseFloat(getComputedStyle(labelLayer).fontSize) || 14;
+    const box = { w: font * 3.4, h: font * 1.5 };
+    const spots = placeLabels(items, width, height, box);
+    labelEls.forEach((el, i) => {
+      if (i >= items.length) { el.hidden = true; return; }
+      el.hidden = false;
+      el.className = items[i].engine ? "move-label engine" : "move-label";
+      el.textContent = items[i].text;
+      el.style.transform = `translate(${spots[i].x.toFixed(1)}px, ${spots[i].y.toFixed(1)}px)`;
+    });
+  }
 
   function draw() {
     scheduled = false;
@@ -111,8 +217,14 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
     });
     const insight = state.insight;
     const shapes = insight ? insight.top.map(arrowOf) : [];
-    if (state.analysis) shapes.push(engineArrow(state.analysis));
+    const labels = insight ? insight.top.map((m, i) => ({ orig: shapes[i].orig, dest: shapes[i].dest, text: labelOf(m) })) : [];
+    if (state.analysis) {
+      const e = engineArrow(state.analysis);
+      shapes.push(e);
+      labels.push({ orig: e.orig, dest: e.dest, text: state.analysis.best.usi[1] === "*" ? `${state.analysis.best.usi[0]} E` : "E", engine: true });
+    }
     ground.setAutoShapes(shapes);
+    drawLabels(labels);
     if (state.ply === null) {
       engineLine.textContent = "";
     } else if (state.analysis) {
@@ -122,10 +234,11 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       engineLine.textContent = noAnalysis(state.engine);
     }
     const values = insight ? insight.maps[state.mapName] : null;
-    ground.setSquareHighlights(
-      values ? values.map((v, i) => ({ key: squareKey(i), className: `heat heat-${Math.min(9, Math.floor(v * 10))}` })) : [],
-    );
-    legend.textContent = insight ? MAPS[state.mapName] : "No insight for this position yet";
+    if (values !== heatShown) {
+      heatShown = values;
+      paintHeat(heatCtx, heatImage, values);
+    }
+    legend.textContent = insight ? `${MAPS[state.mapName]}; green: its ${HEAT_TOP} strongest squares` : "No insight for this position yet";
     if (insight) {
       valueFill.style.height = `${(insight.black_win * 100).toFixed(1)}%`;
       valueText.textContent = `Black ${Math.round(insight.black_win * 100)}%`;
