@@ -170,8 +170,19 @@ def test_board_page_shows_the_fed_position_arrows_and_heatmap(browser, tmp_path)
         heat = heat_alphas(page)
         labels = page.locator(".move-label:not(.engine):not([hidden])").all_text_contents()
         legend = page.locator(".legend").inner_text()
+        spoken = page.evaluate(
+            "() => { const el = document.querySelector('.sr-move');"
+            " return [el.textContent, el.getAttribute('aria-live'), el.getBoundingClientRect().width]; }"
+        )
         page.close()
     assert errors == []
+    # The screen-reader line announces the last move, and takes no room on screen.
+    side = "Black" if last["sfen_before"].split(" ")[1] == "b" else "White"
+    assert spoken == [
+        f"Move {last['ply']}: {side} plays {last['move']['western']} ({last['move']['japanese']})",
+        "polite",
+        1,
+    ]
     # Every piece of the final position is on its square, with its colour and kind.
     board = Game(last["sfen_after"]).board
     expected = {}

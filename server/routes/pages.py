@@ -18,7 +18,7 @@ router = APIRouter(tags=["pages"])
 
 
 # One page each (pages/widget.js).
-WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard", "status")
+WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard", "status", "legend")
 
 
 @router.get("/", include_in_schema=False)
@@ -39,6 +39,12 @@ async def widget_page(widget: str) -> FileResponse:
     if widget not in WIDGETS:
         raise HTTPException(404, f"no overlay {widget!r}; there are {sorted(WIDGETS)}")
     return FileResponse(STATIC / "pages" / "widget.html")
+
+
+@router.get("/about", include_in_schema=False)
+async def about_page() -> FileResponse:
+    """What every widget shows, for a viewer, a Shogi player and an RL engineer."""
+    return FileResponse(STATIC / "pages" / "about.html")
 
 
 @router.get("/replays", include_in_schema=False)

@@ -12,10 +12,20 @@ const WIDGETS = {
   progress: ["learning progress", async (root) => (await import("../widgets/progress.js")).createProgress(root)],
   poll: ["poll", async (root) => (await import("../widgets/poll.js")).createPoll(root)],
   leaderboard: ["leaderboard", async (root) => (await import("../widgets/leaderboard.js")).createLeaderboard(root)],
+  legend: ["piece legend", async (root) => (await import("../widgets/legend.js")).createLegend(root)],
   status: ["status strip", async (root) => (await import("../widgets/status.js")).createStatus(root)],
 };
+
+// Widgets that draw from nothing but the rules: no socket, so no "trainer offline" banner either.
+const STATIC = new Set(["legend"]);
 
 const name = location.pathname.split("/").filter(Boolean).pop();
 const [title, create] = WIDGETS[name];
 document.title = `Shogi Showcase: ${title}`;
-runPage([await create(document.getElementById("widget"))]);
+const widget = await create(document.getElementById("widget"));
+if (STATIC.has(name)) {
+  await import("../params.js");
+  window.showcase = { widgets: [widget] };
+} else {
+  runPage([widget]);
+}

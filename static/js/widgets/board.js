@@ -120,7 +120,14 @@ const MARKUP = `
 <div class="empty">Waiting for the first showcase game</div>
 <div class="legend">No insight for this position yet</div>
 <div class="engine-line"></div>
+<div class="sr-move visually-hidden" aria-live="polite" aria-atomic="true"></div>
 `;
+
+/** The line a screen reader announces for a move: "Move 23: Black plays P-7f (▲７六歩)". */
+export function announce(move) {
+  const side = move.sfen_before.split(" ")[1] === "b" ? "Black" : "White";
+  return `Move ${move.ply}: ${side} plays ${move.move.western} (${move.move.japanese})`;
+}
 
 function engineArrow(analysis) {
   const usi = analysis.best.usi;
@@ -162,6 +169,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   const legend = root.querySelector(".legend");
   const engineLine = root.querySelector(".engine-line");
   const empty = root.querySelector(".empty");
+  const spoken = root.querySelector(".sr-move");
   const caption = createCaption(root);
   const boardEl = root.querySelector(".board");
   const heat = document.createElement("canvas");
@@ -273,6 +281,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       schedule();
     },
     playMove(move) {
+      spoken.textContent = announce(move);  // live moves only: a replay's stepping is the user's own
       state.sfen = move.sfen_after;
       state.lastUsi = move.move.usi;
       state.insight = move.insight;
