@@ -390,3 +390,44 @@ def test_status_strip_says_what_the_trainer_is_doing_and_each_process_load(brows
         ".st-gpu": "GPU NVIDIA H200: 93% busy, 30.0 GB of 140.0 GB",
     }
     assert server.startswith("CPU ") and " of " in server and server.endswith("1 viewer")
+
+
+LAYOUTS = {"board-left": COMPOSITE, "board-right": COMPOSITE, "compact": (1280, 720)}
+
+
+def visible_boxes(page, selectors) -> dict[str, list[float]]:
+    shown = [sel for sel in selectors if page.locator(sel).count() and page.locator(sel).first.is_visible()]
+    return widget_boxes(page, shown)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_each_layout_preset_keeps_its_webcam_space_clear(browser, tmp_path, layout):
+    messages, _ = game_messages(seed=3, plies=7)
+    for t, d in messages:
+        if t == "move":
+            d["insight"] = held_move(Game(d["sfen_before"]), "g-1", ply=d["ply"])["insight"]
+    from test_progress_pages import evaluation_messages
+
+    size = LAYOUTS[layout]
+    with Running(tmp_path, analysis_nodes=0) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay?layout={layout}&webcam=outline", size)
+        page.wait_for_selector("sg-board")
+        feed(srv, [*evaluation_messages(), *messages[:-1], metrics_message(1, 0.03, 0.12)])
+        page.wait_for_function("() => document.querySelectorAll('sg-pieces piece').length > 30")
+        page.wait_for_function("() => !document.querySelector('.top li').hidden")
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        boxes = visible_boxes(page, [*WIDGETS, ".webcam-space"])
+        body = page.evaluate(
+            "() => [document.body.offsetWidth, document.body.offsetHeight, document.body.dataset.layout]"
+        )
+        page.screenshot(path=str(ARTIFACTS / f"layout-{layout}.png"))
+        page.close()
+    assert errors == []
+    assert body == [*size, layout]
+    left, top, right, bottom = boxes[".webcam-space"]
+    assert (right - left) / (bottom - top) == pytest.approx(16 / 9, rel=0.01) and right - left >= 320
+    expected = {".board-widget", ".moves-widget", ".status-widget", ".webcam-space"}
+    if layout != "compact":
+        expected |= {".health-widget", ".progress-widget", ".leaderboard-widget"}
+    assert set(boxes) == expected
+    assert_fits_without_overlap(boxes, size)

@@ -9,9 +9,12 @@ import httpx
 from test_pages import (  # noqa: F401 (browser: fixture)
     ARTIFACTS,
     COMPOSITE,
+    LAYOUTS,
+    WIDGETS,
     assert_fits_without_overlap,
     browser,
     open_page,
+    visible_boxes,
     widget_boxes,
 )
 from test_polls import ScriptedShowcase, admin
@@ -45,6 +48,10 @@ def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(bro
             poll_page, poll_errors = open_page(browser, f"{srv.http}/overlay/poll")
             board_page, board_errors = open_page(browser, f"{srv.http}/overlay/leaderboard")
             composite, composite_errors = open_page(browser, f"{srv.http}/overlay", COMPOSITE)
+            presets = {
+                layout: open_page(browser, f"{srv.http}/overlay?layout={layout}", size)
+                for layout, size in LAYOUTS.items()
+            }
             poll_page.wait_for_selector(".poll-widget .idle:not([hidden])")
             assert board_page.locator(".leaderboard-widget .empty").is_visible()
             with httpx.Client(base_url=srv.http, headers=admin(tmp_path)) as http:
@@ -100,11 +107,18 @@ def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(bro
             board_page.screenshot(path=str(ARTIFACTS / "overlay-leaderboard.png"))
             composite.screenshot(path=str(ARTIFACTS / "overlay-with-poll.png"))
             layout = widget_boxes(composite)
+            # Every preset during the reveal: the poll in its slot, the webcam space still clear.
+            during = {}
+            for name, (page, _) in presets.items():
+                page.wait_for_selector(".poll-widget .reveal:not([hidden])")
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                page.screenshot(path=str(ARTIFACTS / f"layout-{name}-poll.png"))
+                during[name] = visible_boxes(page, [*WIDGETS, ".webcam-space"])
             # A reload during the reveal shows the same reveal, from the snapshot alone.
             poll_page.reload()
             poll_page.wait_for_selector(".poll-widget .reveal:not([hidden])")
             reloaded = poll_page.locator(".poll-widget .answer").inner_text()
-            for page in (poll_page, board_page, composite):
+            for page in (poll_page, board_page, composite, *(p for p, _ in presets.values())):
                 page.close()
         finally:
             bg.run(show.__aexit__(None, None, None))
@@ -123,4 +137,9 @@ def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(bro
     assert standings[0] == ["1", HTML_NAME, "10", "1/1", "1"]
     assert {tuple(r[1:3]) for r in standings[1:]} == {("alice", "3"), ("bob", "3")}
     assert_fits_without_overlap(layout)
+    for name, boxes in during.items():
+        assert ".poll-widget" in boxes and ".webcam-space" in boxes, name
+        assert ".progress-widget" not in boxes and ".leaderboard-widget" not in boxes  # the poll's column
+        assert_fits_without_overlap(boxes, LAYOUTS[name])
+    assert all(errors == [] for _, errors in presets.values())
     assert poll_errors == [] and board_errors == [] and composite_errors == []

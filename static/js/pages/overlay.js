@@ -9,7 +9,24 @@ import { createPoll } from "../widgets/poll.js";
 import { createLeaderboard } from "../widgets/leaderboard.js";
 import { createStatus } from "../widgets/status.js";
 
+// ?layout=: "classic" (the default: every widget, no free space), "board-left" and "board-right"
+// (a 480x270 space kept clear for a webcam; the poll takes the learning-progress column while a round
+// is on), "compact" (1280x720: board, moves, poll and the status strip, a 320x180 webcam space).
+// ?webcam=outline draws the webcam space's border, to line the camera up in OBS.
+export const LAYOUTS = ["classic", "board-left", "board-right", "compact"];
+const q = new URLSearchParams(location.search);
+document.body.dataset.layout = LAYOUTS.includes(q.get("layout")) ? q.get("layout") : "classic";
+if (q.get("webcam") === "outline") document.body.classList.add("webcam-outline");
+
+// The poll's slot state: "on" from poll_open until poll_closed (the reveal included).
+const pollSlot = {
+  fromSnapshot(metrics, snapshot) { document.body.dataset.poll = snapshot.poll || snapshot.reveal ? "on" : "off"; },
+  onPollOpen() { document.body.dataset.poll = "on"; },
+  onPollClosed() { document.body.dataset.poll = "off"; },
+};
+
 runPage([
+  pollSlot,
   createBoard(document.getElementById("board-widget"), { mapName: mapFromQuery() }),
   createMoves(document.getElementById("moves-widget")),
   createHealth(document.getElementById("health-widget")),
