@@ -1,8 +1,8 @@
 """Fan-out: publish once, every subscriber reads at its own pace from its own bounded queue.
 
 - Event topics (moves, games, milestones, polls) append; conflating topics (metrics, status, trainer
-  status, server load, poll tallies) keep only the newest pending message per topic, so a viewer that
-  fell behind catches up on state without replaying every step.
+  status, server load, poll tallies, training thumbnails) keep only the newest pending message per
+  topic, so a viewer that fell behind catches up on state without replaying every step.
 - A subscriber whose queue overflows is closed with a reason instead of being allowed to slow anyone
   else; publish never awaits a socket.
 - Sequence numbers are given per subscriber as messages are taken, so every stream a viewer receives
@@ -26,7 +26,7 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-CONFLATE = frozenset({"metrics", "status", "trainer_status", "server_load", "poll_tally"})
+CONFLATE = frozenset({"metrics", "status", "trainer_status", "server_load", "poll_tally", "training_games"})
 Pending = tuple[str, dict, int]  # (type, payload, ts)
 
 

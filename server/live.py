@@ -23,6 +23,7 @@ class LiveState:
         self._metric_points = metric_points
         self.milestones: deque[dict] = deque(maxlen=milestones)
         self.status: dict | None = None
+        self.training: dict | None = None  # the latest training_games (thumbnails)
         self.analyses: dict[int, dict] = {}  # ply -> the engine's judgement, for the current game
 
     def trainer_status(self) -> dict:
@@ -40,6 +41,8 @@ class LiveState:
         if t == "hello":
             self.hello, self.run_id = d, d["run_id"]
             self.trainer["weights_version"] = d["weights_version"]
+        elif t == "training_games":
+            self.training = d
         elif t == "status":
             self.status = d
             self.trainer["weights_version"] = d["weights_version"]
@@ -97,5 +100,6 @@ class LiveState:
             "analyses": [self.analyses[ply] for ply in sorted(self.analyses)],
             "engine": engine,
             "status": self.status if self.trainer["connected"] else None,
+            "training": self.training if self.trainer["connected"] else None,
             "server": server,
         }

@@ -144,6 +144,28 @@ class Status(Payload):
     network: str | None = Field(None, max_length=400)  # e.g. "compiled (default)", "eager, compiling ..."
 
 
+class TrainingGame(Payload):
+    """One watched training game: its position now, or its final position once with the result."""
+
+    slot: int = Field(ge=0, le=63)
+    opponent: Literal["self", "random", "greedy", "pool"]  # whom the agent plays in this env
+    opponent_name: str = Field(max_length=80)  # "itself", "the random mover", "a past self (update 150)"
+    agent: Literal["black", "white", "both"]  # the agent's colour; both in self-play
+    sfen: str = Field(max_length=200)
+    ply: int = Field(ge=0)
+    last_usi: str | None = Field(None, max_length=8)
+    result: Literal["black", "white", "draw"] | None = None  # set once, when the game just ended
+    reason: str | None = Field(None, max_length=40)
+
+
+class TrainingGames(Payload):
+    """A sampled handful of the trainer's parallel games (`live.thumbnails`), every
+    `live.thumbnails_every_s` at most."""
+
+    update: int = Field(ge=0)
+    games: list[TrainingGame] = Field(max_length=64)
+
+
 class Histogram(Payload):
     edges: list[float]
     counts: list[int]
@@ -397,6 +419,7 @@ class Snapshot(Payload):
     analyses: list[Analysis] = []  # the engine's judgements of the current game's moves
     engine: EngineState | None = None
     status: Status | None = None  # the trainer's latest, while it is connected
+    training: TrainingGames | None = None  # the latest thumbnails, while the trainer is connected
     server: ServerLoad | None = None
 
 
@@ -411,6 +434,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "hello": Hello,
     "status": Status,
     "metrics": Metrics,
+    "training_games": TrainingGames,
     "eval": Eval,
     "milestone": Milestone,
     "game_start": GameStart,
@@ -432,7 +456,18 @@ PAYLOADS: dict[str, type[Payload]] = {
     "resync": Resync,
 }
 FROM_TRAINER = frozenset(
-    {"hello", "status", "metrics", "eval", "milestone", "game_start", "move", "game_end", "pending_move"}
+    {
+        "hello",
+        "status",
+        "metrics",
+        "eval",
+        "milestone",
+        "game_start",
+        "move",
+        "game_end",
+        "pending_move",
+        "training_games",
+    }
 )
 TO_TRAINER = frozenset({"control"})
 FROM_VIEWER = frozenset({"resync"})

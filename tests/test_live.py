@@ -35,6 +35,7 @@ def test_training_run_publishes_valid_protocol(tmp_path):
             "eval.max_plies=20",
             f"live.server_url='ws://127.0.0.1:{port}/ws/trainer'",
             "live.move_interval_s=0.02",
+            "live.thumbnails_every_s=0.5",
         ],
     )
     try:
@@ -82,3 +83,11 @@ def test_training_run_publishes_valid_protocol(tmp_path):
     activities = {st["activity"] for st in statuses} - {None}
     assert activities and activities <= {"collecting", "updating", "evaluating", "checkpointing"}
     assert any(st["samples_per_s"] and st["samples_per_s"] > 0 for st in statuses)
+    # Training thumbnails: the watched games' positions and who plays, at a bounded rate.
+    thumbs = [m["d"] for m in messages if m["t"] == "training_games"]
+    assert thumbs, "thumbnails should be published while training runs"
+    for t in thumbs:
+        assert 1 <= len(t["games"]) <= 6 and [g["slot"] for g in t["games"]] == list(range(len(t["games"])))
+        for g in t["games"]:
+            Game(g["sfen"])  # a real position
+            assert g["opponent"] == "self" and g["agent"] == "both" and g["opponent_name"] == "itself"

@@ -95,7 +95,7 @@ class Connected:
 
 COMPOSITE = (1920, 1080)
 WIDGETS = [".board-widget", ".moves-widget", ".health-widget", ".progress-widget", ".poll-widget",
-           ".leaderboard-widget", ".status-widget"]  # fmt: skip
+           ".leaderboard-widget", ".status-widget", ".training-widget"]  # fmt: skip
 
 
 def widget_boxes(page, selectors=WIDGETS) -> dict[str, list[float]]:
@@ -426,8 +426,83 @@ def test_each_layout_preset_keeps_its_webcam_space_clear(browser, tmp_path, layo
     assert body == [*size, layout]
     left, top, right, bottom = boxes[".webcam-space"]
     assert (right - left) / (bottom - top) == pytest.approx(16 / 9, rel=0.01) and right - left >= 320
-    expected = {".board-widget", ".moves-widget", ".status-widget", ".webcam-space"}
+    expected = {".board-widget", ".moves-widget", ".status-widget", ".webcam-space"}  # no thumbnails
     if layout != "compact":
         expected |= {".health-widget", ".progress-widget", ".leaderboard-widget"}
     assert set(boxes) == expected
     assert_fits_without_overlap(boxes, size)
+
+
+def training_message(update=4):
+    """Six thumbnails of real positions: random games of different lengths, two just ended."""
+    import random
+
+    rng = random.Random(11)
+    games = []
+    kinds = [("self", "itself", "both"), ("random", "the random mover", "black"),
+             ("greedy", "the greedy mover", "white"),
+             ("pool", "a past self (update 75)", "black")]  # fmt: skip
+    for slot in range(6):
+        game = Game()
+        for _ in range(10 + 17 * slot):
+            if game.is_over:
+                break
+            game.push(rng.choice(game.legal_moves()))
+        kind, name, agent = kinds[slot % 4]
+        d = {"slot": slot, "opponent": kind, "opponent_name": name, "agent": agent, "sfen": game.sfen(),
+             "ply": game.ply, "last_usi": None}  # fmt: skip
+        if slot in (2, 5):
+            d |= {
+                "result": "white" if slot == 2 else "draw",
+                "reason": "checkmate" if slot == 2 else "max_plies",
+            }
+        games.append(d)
+    return ("training_games", {"update": update, "games": games})
+
+
+def test_training_thumbnails_show_the_trainers_games_square_by_square(browser, tmp_path):
+    t, message = training_message()
+    with Running(tmp_path) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/training", (900, 400))
+        page.wait_for_selector(".training-widget .empty:not([hidden])")
+        with Connected(srv, [(t, message)]):
+            page.wait_for_function("() => document.querySelectorAll('.thumb:not([hidden])').length === 6")
+            seen = page.evaluate(
+                """() => [...document.querySelectorAll('.thumb')].map(t => ({
+                    cells: [...t.querySelectorAll('.thumb-board i')].map(i => [i.textContent, i.className]),
+                    who: t.querySelector('.thumb-who').textContent,
+                    ply: t.querySelector('.thumb-ply').textContent,
+                    result: (r => r.hidden ? null : r.textContent)(t.querySelector('.thumb-result')),
+                }))"""
+            )
+            page.screenshot(path=str(ARTIFACTS / "overlay-training.png"))
+        page.close()
+    assert errors == []
+    kanji = dict(zip("PLNSBRGK", "歩香桂銀角飛金玉", strict=True))
+    promoted = dict(zip("PLNSBR", "と杏圭全馬龍", strict=True))
+    for d, s in zip(message["games"], seen, strict=True):
+        board = Game(d["sfen"]).board
+        # Cell k is rank k // 9 (a first), file 9 - k % 9: cshogi's square (file - 1) * 9 + rank.
+        for k, (text, cls) in enumerate(s["cells"]):
+            code = board.pieces[(8 - k % 9) * 9 + k // 9]
+            if not code:
+                assert (text, cls) == ("", ""), k
+                continue
+            kind = code & 15  # cshogi: P L N S B R G K = 1..8, +P +L +N +S +B +R = 9..14
+            glyph = kanji["PLNSBRGK"[kind - 1]] if kind <= 8 else promoted["PLNSBR"[kind - 9]]
+            assert text == glyph, k
+            assert cls.split()[0] == ("gote" if code & 16 else "sente")
+            assert ("promoted" in cls) == (kind > 8)
+        assert s["ply"] == f"ply {d['ply']}"
+    assert [s["who"] for s in seen] == [
+        "AI vs itself", "AI (Black) vs the random mover", "AI (White) vs the greedy mover",
+        "AI (Black) vs a past self (update 75)", "AI vs itself", "AI (Black) vs the random mover",
+    ]  # fmt: skip
+    assert [s["result"] for s in seen] == [
+        None,
+        None,
+        "White wins (checkmate)",
+        None,
+        None,
+        "Draw (max plies)",
+    ]

@@ -176,6 +176,11 @@ class LiveSection(Section):
     """Showcase sampling temperature (0 = always the top move); insight shows the untempered policy."""
     max_queued_events: int = Field(2000, ge=1)
     """Moves, games and milestones kept while the server is away; later ones are dropped and counted."""
+    thumbnails: int = Field(6, ge=0, le=64)
+    """Training games shown as thumbnails (`/overlay/training`), taken in turn from each kind of
+    game the trainer plays; 0 = none."""
+    thumbnails_every_s: float = Field(2.0, ge=0.5, le=600)
+    """At most one `training_games` message this often (conflated for slow viewers)."""
 
 
 class TrainConfig(Section):

@@ -52,6 +52,7 @@ class Live:
         self.samples = 0
         self.state = "starting"
         self.activity: str | None = None
+        self.thumbnails = None  # trainer.thumbnails.Thumbnails, set by the loop when they are on
         self.samples_per_s: float | None = None
         self.load = ProcessStats()
         self.device = record.get("device", "cpu")
@@ -118,6 +119,8 @@ class Live:
         Of an evaluation's games, the first win by checkmate against random and the first game against
         greedy are published as replays (without insight); milestones link to them."""
         self.update, self.samples = update, samples
+        if self.thumbnails is not None:
+            self.thumbnails.update = update
         sps = metrics.get("perf/sps")
         self.samples_per_s = float(sps) if isinstance(sps, int | float) and math.isfinite(sps) else None
         if self.showcase:

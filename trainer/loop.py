@@ -275,6 +275,16 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         from trainer.live import Live
 
         live = Live(cfg, model, record, token=token, start_update=start_update).start()
+        if cfg.live.thumbnails:
+            from trainer.thumbnails import Thumbnails
+
+            live.thumbnails = Thumbnails(
+                collector,
+                live.publisher.publish,
+                slots=cfg.live.thumbnails,
+                every_s=cfg.live.thumbnails_every_s,
+            )
+            collector.watch = live.thumbnails.on_step
 
     infer, train_fwd = compiled.infer_forward, compiled.train_forward
     settings = PPOSettings(

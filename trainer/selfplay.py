@@ -213,6 +213,14 @@ class Collector:
         self.cap_is_draw = cap_is_draw
         self.material_cap = material_cap
         self.reason_counts: Counter[str] = Counter()
+        # Called after every step with the games that ended in it (training thumbnails): a list of
+        # (kind, env in its group, Episode, the agent's colour in that game or None for self-play).
+        self.watch: Callable[[list], None] | None = None
+
+    def groups(self) -> list[tuple[str, VecEnv | OpponentEnv]]:
+        """(kind, group) of every group of envs, in observation order: self, random, greedy, pool."""
+        named = (("random", self.curriculum), ("greedy", self.greedy), ("pool", self.pool))
+        return [("self", self.selfplay), *((k, g) for k, g in named if g is not None)]
 
     def _opponent_envs(self) -> list[OpponentEnv]:
         return [e for e in (self.curriculum, self.greedy, self.pool) if e is not None]
@@ -236,8 +244,12 @@ class Collector:
         vs_greedy: list[tuple[Episode, int]] = []
         # Each opponent group with the list its finished games go to, in observation order.
         groups = [
-            (g, games)
-            for g, games in ((self.curriculum, vs_opponent), (self.greedy, vs_greedy), (self.pool, vs_pool))
+            (g, games, kind)
+            for g, games, kind in (
+                (self.curriculum, vs_opponent, "random"),
+                (self.greedy, vs_greedy, "greedy"),
+                (self.pool, vs_pool, "pool"),
+            )
             if g is not None
         ]
         T = rollout.actions.shape[0]
@@ -258,8 +270,9 @@ class Collector:
             terminated, truncated = [res.terminated], [res.truncated]
             final_obs, next_sign = [res.final_obs], [np.full(n_self, -1.0, np.float32)]
             episodes += res.episodes
+            ended = [("self", ep.env, ep, None) for ep in res.episodes] if self.watch else None
             start_env = n_self
-            for group, games in groups:
+            for group, games, kind in groups:
                 cur = group.step(a[start_env : start_env + group.num_envs])
                 start_env += group.num_envs
                 reward.append(cur.reward)
@@ -268,11 +281,15 @@ class Collector:
                 final_obs.append(cur.final_obs)
                 next_sign.append(cur.next_sign)
                 games.extend(cur.episodes)
+                if ended is not None:
+                    ended += [(kind, ep.env, ep, colour) for ep, colour in cur.episodes]
             reward = np.concatenate(reward)
             terminated, truncated = np.concatenate(terminated), np.concatenate(truncated)
             sign = np.concatenate(next_sign)
             obs, mask = self.observation()
             final = np.concatenate(final_obs) if len(final_obs) > 1 else final_obs[0]
+            if ended is not None:
+                self.watch(ended)
 
             if self.cap_is_draw and truncated.any():
                 # The ply cap ends the game as a draw: the observation shows the plies played, so

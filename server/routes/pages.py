@@ -18,7 +18,7 @@ router = APIRouter(tags=["pages"])
 
 
 # One page each (pages/widget.js).
-WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard", "status", "legend")
+WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard", "status", "legend", "training")
 
 
 @router.get("/", include_in_schema=False)

@@ -6,6 +6,7 @@ export const T = Object.freeze({
   SERVER_LOAD: "server_load",
   STATUS: "status",
   METRICS: "metrics",
+  TRAINING_GAMES: "training_games",
   EVAL: "eval",
   MILESTONE: "milestone",
   GAME_START: "game_start",

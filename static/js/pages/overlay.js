@@ -8,10 +8,11 @@ import { createProgress } from "../widgets/progress.js";
 import { createPoll } from "../widgets/poll.js";
 import { createLeaderboard } from "../widgets/leaderboard.js";
 import { createStatus } from "../widgets/status.js";
+import { createTraining } from "../widgets/training.js";
 
-// ?layout=: "classic" (the default: every widget, no free space), "board-left" and "board-right"
-// (a 480x270 space kept clear for a webcam; the poll takes the learning-progress column while a round
-// is on), "compact" (1280x720: board, moves, poll and the status strip, a 320x180 webcam space).
+// ?layout=: "classic" (the default: every widget, the training thumbnails included, no free space),
+// "board-left" and "board-right" (a 480x270 space kept clear for a webcam instead of the thumbnails;
+// the poll takes the learning-progress column while a round is on), "compact" (1280x720: board, moves, poll and the status strip, a 320x180 webcam space).
 // ?webcam=outline draws the webcam space's border, to line the camera up in OBS.
 export const LAYOUTS = ["classic", "board-left", "board-right", "compact"];
 const q = new URLSearchParams(location.search);
@@ -32,6 +33,8 @@ runPage([
   createHealth(document.getElementById("health-widget")),
   createProgress(document.getElementById("progress-widget")),
   createPoll(document.getElementById("poll-widget")),
-  createLeaderboard(document.getElementById("leaderboard-widget"), { rows: 8 }),
+  // Rows that fit the layout's slot under the thumbnails (classic) or the progress column (presets).
+  createLeaderboard(document.getElementById("leaderboard-widget"), { rows: document.body.dataset.layout === "classic" ? 3 : 4 }),
   createStatus(document.getElementById("status-widget")),
+  createTraining(document.getElementById("training-widget")),
 ]);

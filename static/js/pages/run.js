@@ -4,7 +4,7 @@
 // playMove(move), onGameEnd(end) (the showcase game's), fromSnapshot(metrics, snapshot),
 // onMetrics(metrics), onEval(evaluation), onMilestone(milestone), onTrainerStatus(status),
 // onPollOpen / onPollTally / onPollReveal / onPollClosed(poll), onChat(highlight),
-// onLeaderboard(board), onStatus(trainer status), onServerLoad(load), onAnalysis(analysis) (the engine's judgement of a
+// onLeaderboard(board), onStatus(trainer status), onServerLoad(load), onTraining(thumbnails), onAnalysis(analysis) (the engine's judgement of a
 // move of the showcase game), onEngineState(state) and setVisible(visible).
 import { connectFeed } from "../socket.js";
 import { T } from "../protocol.js";
@@ -14,6 +14,7 @@ import "../params.js";
 const HANDLERS = {
   [T.STATUS]: "onStatus",
   [T.SERVER_LOAD]: "onServerLoad",
+  [T.TRAINING_GAMES]: "onTraining",
   [T.POLL_OPEN]: "onPollOpen",
   [T.POLL_TALLY]: "onPollTally",
   [T.POLL_REVEAL]: "onPollReveal",

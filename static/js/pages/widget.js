@@ -12,6 +12,7 @@ const WIDGETS = {
   progress: ["learning progress", async (root) => (await import("../widgets/progress.js")).createProgress(root)],
   poll: ["poll", async (root) => (await import("../widgets/poll.js")).createPoll(root)],
   leaderboard: ["leaderboard", async (root) => (await import("../widgets/leaderboard.js")).createLeaderboard(root)],
+  training: ["training games", async (root) => (await import("../widgets/training.js")).createTraining(root)],
   legend: ["piece legend", async (root) => (await import("../widgets/legend.js")).createLegend(root)],
   status: ["status strip", async (root) => (await import("../widgets/status.js")).createStatus(root)],
 };
