@@ -22,11 +22,13 @@ run: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	npx --no-install eslint static/js
 	$(PY) -m pytest -q -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	npx --no-install eslint static/js
 
 format: install
 	$(PY) -m ruff check --fix .
