@@ -24,6 +24,7 @@ from server.chat.local import LocalChat
 from server.config import Settings, load_admin_token
 from server.hub import Hub
 from server.live import LiveState
+from server.obs import ObsLink
 from server.polls import PollEngine
 from server.retention import Pass, Policy, run_pass
 from server.routes import (
@@ -107,12 +108,17 @@ class Services:
         )
         self.last_retention: Pass | None = None
         self.load = ProcessStats()
+        self.obs = ObsLink(settings, self.hub) if settings.obs_url else None
         self.server_load: dict | None = None
+
+    def viewers(self) -> int:
+        """Pages and clients reading the stream (the OBS link subscribes too, but is not a viewer)."""
+        return self.hub.subscribers - (1 if self.obs is not None and self.obs.subscribed else 0)
 
     async def report_load(self) -> None:
         """The server's CPU, memory and viewers every `load_every_s`, for the status strip."""
         while True:
-            self.server_load = {**self.load.sample(), "viewers": self.hub.subscribers}
+            self.server_load = {**self.load.sample(), "viewers": self.viewers()}
             self.hub.publish("server_load", self.server_load, now_ms())
             await asyncio.sleep(self.settings.load_every_s)
 
@@ -151,7 +157,10 @@ class Services:
             self.tasks.append(task)
         else:
             log.warning("live engine analysis: %s", self.analyst.state.message)
-        for work, name in ((self.retain, "retention"), (self.report_load, "load")):
+        background = [(self.retain, "retention"), (self.report_load, "load")]
+        if self.obs is not None:
+            background.append((self.obs.run, "obs"))
+        for work, name in background:
             task = asyncio.create_task(work(), name=name)
             task.add_done_callback(self._task_done)
             self.tasks.append(task)

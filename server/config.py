@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     retention_every_s: float = Field(600.0, ge=10)
     load_every_s: float = Field(5.0, ge=0.2, le=600)
     """How often the server samples its own CPU and memory for the status strip (`server_load`)."""
+
+    # OBS (optional; obs-websocket v5, built into OBS 28+: Tools > WebSocket Server Settings)
+    obs_url: str | None = None
+    """e.g. ws://127.0.0.1:4455; unset = no OBS control."""
+    obs_password: SecretStr | None = None
+    """The obs-websocket server password (SHOWCASE_OBS_PASSWORD); never shown or logged."""
+    obs_poll_scene: str | None = None
+    """Switch OBS to this scene when a prediction round opens, and back to the scene it was on after
+    the reveal; unset = no scene switching."""
+    obs_refresh_between_games: bool = True
+    """Reload the browser sources (refreshnocache) when a new showcase game starts."""
+    obs_refresh_sources: list[str] = []
+    """Which browser sources to reload, by input name; empty = every browser source."""
 
     # Chat and polls
     twitch_channel: str | None = None

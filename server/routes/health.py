@@ -31,7 +31,7 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
     return {
         "ok": store_error is None and not recent,
         "trainer": s.live.trainer_status(),
-        "viewers": s.hub.subscribers,
+        "viewers": s.viewers(),
         "store_batches": s.store.batches,
         "trainer_repeats_skipped": s.repeats_skipped,
         "store_error": repr(store_error) if store_error else None,
@@ -51,4 +51,5 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
             "local": True,
             "ignored": dict(s.polls.ignored),  # lines not counted, by why: nothing dropped unseen
         },
+        "obs": s.obs.state() if s.obs is not None else {"configured": False, "how": "set SHOWCASE_OBS_URL"},
     }
