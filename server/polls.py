@@ -67,7 +67,7 @@ class Poll:
     question: str
     window_s: float
     state: str = "holding"
-    topic: str | None = None  # strategy: "opening" or "temperature"
+    topic: str | None = None  # strategy: "opening", "temperature" or "opponent"
     choices: list[dict] = field(default_factory=list)  # strategy: {key, label, plan}
     opened_at: float = 0.0
     closes_at: float = 0.0
@@ -194,11 +194,34 @@ class PollEngine:
             raise PollError("no trainer is connected", 503)
         return self.describe()
 
-    async def open_strategy(self, topic: Literal["opening", "temperature"], window_s: float | None = None):
+    def _opponent_plans(self) -> list[tuple[str, Plan]]:
+        """ "Who does it play next?": its earliest and latest kept checkpoints and the engine rungs
+        nearest its latest ladder Elo, from the opponents the trainer offers in its status."""
+        offered = (self.live.status or {}).get("opponents", []) if self.live.trainer["connected"] else []
+        past = [o for o in offered if o["id"].startswith("past:")]
+        rungs = [o for o in offered if o["id"].startswith("rung:") and o.get("elo") is not None]
+        elo_points = self.live.metrics.get("eval/ladder_elo") or []
+        agent = next((v for _, v in reversed(elo_points) if v is not None), 0.0)
+        picks = [past[0], past[-1]] if len(past) > 1 else past
+        picks += sorted(rungs, key=lambda o: abs(o["elo"] - agent))[: 4 - len(picks)]
+        if len(picks) < 2:
+            raise PollError(
+                "the trainer offers fewer than two match opponents yet (it lists them in its status)"
+            )
+        return [
+            (o["name"][:60], Plan(label=f"match against {o['name']}"[:120], opponent=o["id"])) for o in picks
+        ]
+
+    async def open_strategy(
+        self, topic: Literal["opening", "temperature", "opponent"], window_s: float | None = None
+    ):
         self._check_can_open()
         if topic == "opening":
             question = "Which opening should the AI play next game?"
             plans = [(o.label, Plan(label=o.label, opening=list(o.moves))) for o in OPENINGS.values()]
+        elif topic == "opponent":
+            question = "Who does the AI play next?"
+            plans = self._opponent_plans()
         else:
             question = "How adventurous should the AI be next game?"
             plans = [(label, Plan(label=label, temperature=t)) for label, t in TEMPERATURES.values()]
@@ -249,6 +272,7 @@ class PollEngine:
             "question": poll.question,
             "closes_at_ms": int(poll.closes_at * 1000) if poll.closes_at else None,
             "total_votes": len(poll.votes),
+            "choices": [{"key": c["key"], "label": c["label"]} for c in poll.choices or []],
         }
 
     def _check_can_open(self) -> None:

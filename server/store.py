@@ -131,6 +131,12 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     # 4: games can end `interrupted`; insight stored compactly; the shown value in its own column
     lambda conn: _compact_archive(conn),
+    # 5: showcase matches: whom the AI played (`past:<checkpoint>` or `rung:<name>`) and its colour
+    """
+    ALTER TABLE games ADD COLUMN opponent TEXT;
+    ALTER TABLE games ADD COLUMN agent TEXT;
+    CREATE INDEX games_matches ON games (run_id, opponent) WHERE opponent IS NOT NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPACT_VERSION = 4  # the version that made insight compact
@@ -366,9 +372,10 @@ def record_hello(conn: sqlite3.Connection, *, run_id: str, hello: dict) -> None:
 
 
 def start_game(conn: sqlite3.Connection, *, run_id: str | None, game: dict) -> None:
+    match = game.get("match") or {}
     conn.execute(
         "INSERT OR IGNORE INTO games (id, run_id, kind, start_sfen, black, white, weights_version,"
-        " started_at, plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " started_at, plan, opponent, agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             game["game_id"],
             run_id,
@@ -379,8 +386,45 @@ def start_game(conn: sqlite3.Connection, *, run_id: str | None, game: dict) -> N
             game["weights_version"],
             _now(),
             game.get("plan"),
+            match.get("opponent"),
+            match.get("agent"),
         ),
     )
+
+
+def match_record(conn: sqlite3.Connection, run_id: str | None) -> list[dict]:
+    """Head-to-head of the run's finished showcase matches, by opponent, from the AI's side: wins,
+    draws (sennichite, the cap) and losses; interrupted games are listed apart, never scored."""
+    rows = conn.execute(
+        "SELECT opponent, agent, result, MAX(CASE WHEN agent = 'black' THEN white ELSE black END) AS name,"
+        " COUNT(*) AS n FROM games WHERE opponent IS NOT NULL AND run_id IS ? AND ended_at IS NOT NULL"
+        " GROUP BY opponent, agent, result",
+        (run_id,),
+    ).fetchall()
+    out: dict[str, dict] = {}
+    for r in rows:
+        entry = out.setdefault(
+            r["opponent"],
+            {
+                "opponent": r["opponent"],
+                "name": r["name"],
+                "wins": 0,
+                "draws": 0,
+                "losses": 0,
+                "interrupted": 0,
+            },
+        )
+        if r["result"] == "interrupted":
+            entry["interrupted"] += r["n"]
+        elif r["result"] in ("draw", "truncated"):
+            entry["draws"] += r["n"]
+        elif r["result"] == r["agent"]:
+            entry["wins"] += r["n"]
+        else:
+            entry["losses"] += r["n"]
+    for entry in out.values():
+        entry["games"] = entry["wins"] + entry["draws"] + entry["losses"]
+    return sorted(out.values(), key=lambda e: e["opponent"])
 
 
 def close_interrupted(
@@ -508,7 +552,7 @@ def list_games(
             args.append(value)
     sql = (
         "SELECT id, run_id, kind, start_sfen, black, white, weights_version, started_at, ended_at, result,"
-        " reason, plies, final_sfen, plan FROM games"
+        " reason, plies, final_sfen, plan, opponent, agent FROM games"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY started_at DESC, id DESC LIMIT ?"
     )

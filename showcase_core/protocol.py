@@ -128,6 +128,17 @@ class GpuLoad(Payload):
     mem_total_mb: float = Field(ge=0)
 
 
+OPPONENT_ID = r"^(past:[A-Za-z0-9_.-]{1,60}|rung:[A-Za-z0-9_.-]{1,60})$"
+
+
+class Opponent(Payload):
+    """Someone the showcase can play a match against (listed in each status)."""
+
+    id: str = Field(pattern=OPPONENT_ID)
+    name: str = Field(max_length=120)
+    elo: float | None = None
+
+
 class Status(Payload):
     state: Literal["starting", "training", "evaluating", "stopping"]
     # What the training loop is doing right now (None before the first update starts).
@@ -135,6 +146,7 @@ class Status(Payload):
     samples_per_s: float | None = Field(None, ge=0)  # the last update's, collection and update together
     load: ProcessLoad | None = None  # the trainer process
     gpu: GpuLoad | None = None  # None on the CPU
+    opponents: list[Opponent] = Field([], max_length=64)  # match opponents available now
     update: int = Field(ge=0)
     samples: int = Field(ge=0)
     weights_version: int = Field(ge=0)
@@ -226,6 +238,17 @@ class Milestone(Payload):
     game_id: str | None = None  # the game that shows it, where one exists
 
 
+class Match(Payload):
+    """A showcase game against someone else: one of the AI's own earlier checkpoints
+    (`past:<checkpoint>`) or a rung of the engine ladder (`rung:<name>`)."""
+
+    opponent: str = Field(pattern=OPPONENT_ID)
+    opponent_name: str = Field(max_length=120)
+    agent: Literal["black", "white"]  # the AI's colour
+    agent_elo: float | None = None  # the AI's ladder Elo at its latest evaluation
+    opponent_elo: float | None = None  # the rung's fixed rating, or the past self's ladder Elo then
+
+
 class GameStart(Payload):
     game_id: str = Field(min_length=1, max_length=64)
     kind: Literal["showcase", "evaluation", "selfplay"]
@@ -233,7 +256,8 @@ class GameStart(Payload):
     black: str
     white: str
     weights_version: int = Field(ge=0)
-    plan: str | None = Field(None, max_length=120)  # a strategy poll's choice this game plays, if any
+    plan: str | None = Field(None, max_length=160)  # a strategy poll's choice this game plays, if any
+    match: Match | None = None  # None: the AI plays both sides
 
 
 class Move(Payload):
@@ -282,6 +306,7 @@ class Plan(Payload):
     label: str = Field(min_length=1, max_length=120)
     opening: list[str] = Field([], max_length=16)  # USI moves both sides play first, in order
     temperature: float | None = Field(None, ge=0, le=5)
+    opponent: str | None = Field(None, pattern=OPPONENT_ID)  # a match: see `Match`
 
 
 class Control(Payload):

@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from test_server import Running, game_messages, held_move, hello, send_all, status_message, trainer_headers
 from websockets.asyncio.client import connect
@@ -506,3 +507,50 @@ def test_training_thumbnails_show_the_trainers_games_square_by_square(browser, t
         None,
         "Draw (max plies)",
     ]
+
+
+def test_scorecard_shows_the_match_on_now_and_the_runs_record_from_the_archive(browser, tmp_path):
+    from test_matches import OFFERED, match_game
+
+    played = [
+        *match_game("m-1", "past:update_000100", "the AI at update 100", "black", "black", seed=1),
+        *match_game("m-2", "rung:fsf-n1", "Fairy-Stockfish 11.1 (fsf-n1: nodes 1)", "white", "black", seed=2),
+        *match_game("m-3", "rung:fsf-n1", "Fairy-Stockfish 11.1 (fsf-n1: nodes 1)", "black", "draw", seed=3),
+    ]
+    now = match_game("m-4", "rung:fsf-n1", "Fairy-Stockfish 11.1 (fsf-n1: nodes 1)", "white", "black", seed=4)
+    with Running(tmp_path, analysis_nodes=0) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/scorecard", (700, 400))
+        page.wait_for_selector(".scorecard-widget .sc-empty:not([hidden])")
+        with Connected(srv, [("status", status_message(opponents=OFFERED)), *played, *now[:-1]]):
+            page.wait_for_function("() => document.querySelector('.sc-now').textContent.includes('fsf-n1')")
+            page.wait_for_function(
+                "() => document.querySelectorAll('.scorecard-widget tbody tr:not([hidden])').length === 2"
+            )
+            record = httpx.get(f"{srv.http}/api/matches").json()["record"]
+            # The last match game ended before the one on now started: wait for its refetch.
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.sc-d')].some(td => td.textContent === '1')"
+            )
+            rows = page.evaluate(
+                "() => [...document.querySelectorAll('.scorecard-widget tbody tr:not([hidden])')]"
+                ".map(tr => [...tr.children].map(td => td.textContent).concat([tr.className]))"
+            )
+            now_line = page.locator(".sc-now").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "overlay-scorecard.png"))
+        page.close()
+    assert errors == []
+    assert now_line == (
+        "Now: the AI (White, ladder Elo 420) vs Fairy-Stockfish 11.1 (fsf-n1: nodes 1) (Elo 338)"
+    )
+    by_name = {r["name"]: r for r in record}
+    assert [row[0] for row in rows] == [r["name"] for r in record]
+    for name, elo, won, drawn, lost, cls in rows:
+        r = by_name[name]
+        assert (won, drawn, lost) == (str(r["wins"]), str(r["draws"]), str(r["losses"]))
+        assert elo == str(round(next(o["elo"] for o in OFFERED if o["id"] == r["opponent"])))
+        assert ("current" in cls) == (r["opponent"] == "rung:fsf-n1")
+    assert (
+        by_name["the AI at update 100"]["wins"],
+        by_name["Fairy-Stockfish 11.1 (fsf-n1: nodes 1)"]["losses"],
+    ) == (1, 1)
+    assert by_name["Fairy-Stockfish 11.1 (fsf-n1: nodes 1)"]["draws"] == 1

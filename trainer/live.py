@@ -5,9 +5,11 @@ showcase runs in its own thread on its own copy of the weights.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import uuid
+from pathlib import Path
 
 from showcase_core.protocol import (
     PROTOCOL_VERSION,
@@ -29,16 +31,26 @@ from showcase_core.shogi.notation import names
 from showcase_core.shogi.records import to_kif
 from showcase_core.sysstats import ProcessStats
 from trainer.config import ConfigError, TrainConfig
+from trainer.matches import Opponents, elo_history
 from trainer.milestones import MilestoneDetector
 from trainer.ppo import ADV_HIST_EDGES
 from trainer.showcase import Showcase
+
+log = logging.getLogger("trainer.live")
 
 
 class Live:
     """Publisher + showcase + milestones for one training run."""
 
     def __init__(
-        self, cfg: TrainConfig, model, record: dict, *, token: str | None = None, start_update: int = 0
+        self,
+        cfg: TrainConfig,
+        model,
+        record: dict,
+        *,
+        token: str | None = None,
+        start_update: int = 0,
+        checkpoints: Path | None = None,
     ):
         live = cfg.live
         token = token or os.environ.get(live.token_env, "")
@@ -60,6 +72,11 @@ class Live:
 
         self.network = CompileStatus(**record["compile"]).describe() if record.get("compile") else None
         self.detector = MilestoneDetector()
+        # Showcase matches: this run's kept checkpoints and the installed ladder rungs; the ladder Elo
+        # of each evaluation so far (from metrics.jsonl on a resume, then from each update).
+        self.elo_at = elo_history(checkpoints.parent / "metrics.jsonl") if checkpoints else (lambda u: None)
+        self.elo_points: list[tuple[int, float]] = []
+        self.opponents = Opponents(checkpoints, elo_at=self._elo_at) if checkpoints else None
         self.showcase = (
             Showcase(
                 model,
@@ -70,6 +87,8 @@ class Live:
                 seed=cfg.run.seed,
                 potential=shown_potential(cfg),
                 material_cap=cfg.reward.material_cap,
+                opponents=self.opponents,
+                elo_now=lambda: self._elo_at(self.update),
             )
             if live.showcase
             else None
@@ -82,6 +101,12 @@ class Live:
             on_connect=self.showcase.current_game_messages if self.showcase else None,
             max_events=live.max_queued_events,
         )
+
+    def _elo_at(self, update: int) -> float | None:
+        """The ladder Elo of the latest evaluation at or before `update` (this process's, else the
+        run's earlier ones from metrics.jsonl)."""
+        mine = [elo for u, elo in self.elo_points if u <= update]
+        return mine[-1] if mine else self.elo_at(update)
 
     def _emit(self, t, payload) -> None:
         self.publisher.publish(t, payload)
@@ -121,6 +146,9 @@ class Live:
         self.update, self.samples = update, samples
         if self.thumbnails is not None:
             self.thumbnails.update = update
+        elo = metrics.get("eval/ladder_elo")
+        if isinstance(elo, int | float) and math.isfinite(elo):
+            self.elo_points.append((update, float(elo)))
         sps = metrics.get("perf/sps")
         self.samples_per_s = float(sps) if isinstance(sps, int | float) and math.isfinite(sps) else None
         if self.showcase:
@@ -230,6 +258,15 @@ class Live:
         )
         return game_id
 
+    def _offered(self) -> list:
+        if self.opponents is None:
+            return []
+        try:
+            return self.opponents.offered()[:64]
+        except OSError as exc:  # a checkpoint directory being rewritten: none this time
+            log.warning("match opponents: %r", exc)
+            return []
+
     def set_activity(self, activity: str) -> None:
         """What the loop does now (collecting, updating, evaluating, checkpointing): a status on change."""
         if activity != self.activity:
@@ -246,6 +283,7 @@ class Live:
                 samples_per_s=self.samples_per_s,
                 load=ProcessLoad(**self.load.sample()),
                 gpu=gpu_stats(self.device),
+                opponents=self._offered(),
                 update=self.update,
                 samples=self.samples,
                 weights_version=show.weights_version if show else 0,

@@ -274,7 +274,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     if cfg.live.server_url:
         from trainer.live import Live
 
-        live = Live(cfg, model, record, token=token, start_update=start_update).start()
+        live = Live(cfg, model, record, token=token, start_update=start_update, checkpoints=ckpt_dir).start()
         if cfg.live.thumbnails:
             from trainer.thumbnails import Thumbnails
 

@@ -21,7 +21,17 @@ from collections.abc import Callable
 
 import torch
 
-from showcase_core.protocol import Control, GameEnd, GameStart, Move, MoveNames, Payload, PendingMove, Plan
+from showcase_core.protocol import (
+    Control,
+    GameEnd,
+    GameStart,
+    Match,
+    Move,
+    MoveNames,
+    Payload,
+    PendingMove,
+    Plan,
+)
 from showcase_core.shogi.actions import action_to_move, move_to_action
 from showcase_core.shogi.game import DEFAULT_MAX_PLIES, Game
 from showcase_core.shogi.notation import names
@@ -49,8 +59,14 @@ class Showcase:
         name: str = "Shogi Showcase AI",
         potential: float = 0.0,
         material_cap: float = 0.0,
+        opponents=None,
+        elo_now: Callable[[], float | None] = lambda: None,
     ):
         self.model = copy.deepcopy(model).eval().requires_grad_(False)  # saliency needs only the input
+        self.opponents = opponents  # trainer.matches.Opponents: whom a plan's match may name
+        self.elo_now = elo_now  # the AI's ladder Elo at its latest evaluation, for the scorecard
+        self.matches_played = 0
+        self._seed = seed
         self.emit = emit
         self.interval_s = interval_s
         self.temperature = temperature
@@ -189,6 +205,31 @@ class Showcase:
                 self._published = []
         self.emit(t, payload)
 
+    def _open_match(self, plan: Plan | None, temperature: float):
+        """(player, Match, label) for a plan that names an opponent; (None, None, label) otherwise, the
+        label saying why a match could not be played (the AI then plays itself)."""
+        label = plan.label if plan else None
+        if plan is None or plan.opponent is None:
+            return None, None, label
+        from trainer.matches import OpponentUnavailable
+
+        if self.opponents is None:
+            return None, None, f"{plan.label}: not played (matches are off)"[:160]
+        try:
+            player = self.opponents.open(
+                plan.opponent, temperature=temperature, seed=self._seed + self.matches_played
+            )
+        except OpponentUnavailable as exc:
+            log.warning("match not played: %s", exc)
+            return None, None, f"{plan.label}: not played ({exc})"[:160]
+        agent = "black" if self.matches_played % 2 == 0 else "white"  # colours alternate match by match
+        self.matches_played += 1
+        match = Match(
+            opponent=plan.opponent, opponent_name=player.name[:120], agent=agent,
+            agent_elo=self.elo_now(), opponent_elo=player.elo,
+        )  # fmt: skip
+        return player, match, label
+
     def _play_one_game(self) -> None:
         self.game = game = Game(max_plies=self.max_plies)
         self.game_id = game_id = uuid.uuid4().hex[:16]
@@ -196,43 +237,76 @@ class Showcase:
             plan, self._plan = self._plan, None
         temperature = self.temperature if plan is None or plan.temperature is None else plan.temperature
         forced = list(plan.opening) if plan else []
+        player, match, label = self._open_match(plan, temperature)
+        opponent_colour = None if match is None else (1 if match.agent == "black" else 0)  # cshogi: WHITE 1
+        black = player.name if opponent_colour == 0 else self.name
+        white = player.name if opponent_colour == 1 else self.name
         self._publish(
             "game_start",
             GameStart(
                 game_id=game_id,
                 kind="showcase",
                 start_sfen=game.sfen(),
-                black=self.name,
-                white=self.name,
+                black=black[:200],
+                white=white[:200],
                 weights_version=self.weights_version,
-                plan=plan.label if plan else None,
+                plan=label,
+                match=match,
             ),
         )
-        last = time.monotonic() - self.interval_s
-        while not game.is_over:
-            if not self._wait_turn(last):
-                return
-            force = self._forced_move(game, forced)
-            if self._hold_requested is not None:
-                if not self._hold_and_release(game, game_id, temperature, force):
+        resigned: str | None = None
+        try:
+            last = time.monotonic() - self.interval_s
+            while not game.is_over:
+                if not self._wait_turn(last):
                     return
-            else:
-                move, payload = self._think(game, game_id, temperature, force)
-                self._play(game, move, payload)
-            last = time.monotonic()
-        outcome = game.outcome
+                force = self._forced_move(game, forced)
+                if opponent_colour is not None and game.turn == opponent_colour:
+                    move = force if force is not None else player.move(game)
+                    if move is None:  # the engine resigned or failed: the AI wins this game
+                        resigned = player.why or "the opponent gave no move"
+                        break
+                    self._play_opponent(game, game_id, move)
+                elif self._hold_requested is not None:
+                    if not self._hold_and_release(game, game_id, temperature, force):
+                        return
+                else:
+                    move, payload = self._think(game, game_id, temperature, force)
+                    self._play(game, move, payload)
+                last = time.monotonic()
+        finally:
+            if player is not None:
+                player.close()
         self.games_played += 1
+        if resigned is not None:
+            result, reason = ("black" if opponent_colour == 1 else "white"), "resignation"
+            log.info("match game %s: %s", game_id, resigned)
+        else:
+            result, reason = game.outcome.result, game.outcome.reason
         self._publish(
             "game_end",
             GameEnd(
                 game_id=game_id,
-                result=outcome.result,
-                reason=outcome.reason,
+                result=result,
+                reason=reason,
                 plies=game.ply,
                 final_sfen=game.sfen(),
-                kif=to_kif(game, black=self.name, white=self.name),
+                kif=to_kif(game, black=black, white=white),
             ),
         )
+
+    def _play_opponent(self, game: Game, game_id: str, move: int) -> None:
+        """A match opponent's move: published without insight (it is not the AI's choice)."""
+        before, prev = game.sfen(), (game.moves[-1] if game.moves else None)
+        named = MoveNames(**names(game, move, prev))
+        game.push(move)
+        self._publish(
+            "move",
+            Move(
+                game_id=game_id, ply=game.ply, sfen_before=before, move=named, sfen_after=game.sfen(),
+                chosen_prob=None, weights_version=self.weights_version,
+            ),
+        )  # fmt: skip
 
     def _wait_turn(self, last: float) -> bool:
         """Block until a move is due: not paused (or a step asked for) and the interval passed, or a

@@ -18,7 +18,18 @@ router = APIRouter(tags=["pages"])
 
 
 # One page each (pages/widget.js).
-WIDGETS = ("board", "moves", "health", "progress", "poll", "leaderboard", "status", "legend", "training")
+WIDGETS = (
+    "board",
+    "moves",
+    "health",
+    "progress",
+    "poll",
+    "leaderboard",
+    "status",
+    "legend",
+    "training",
+    "scorecard",
+)
 
 
 @router.get("/", include_in_schema=False)

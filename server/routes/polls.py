@@ -18,7 +18,7 @@ router = APIRouter(tags=["polls"])
 
 class OpenPoll(BaseModel):
     kind: Literal["predict", "strategy"]
-    topic: Literal["opening", "temperature"] | None = Field(
+    topic: Literal["opening", "temperature", "opponent"] | None = Field(
         None, description="strategy polls: what chat chooses for the next game"
     )
     window_s: float | None = Field(None, gt=0, le=1800, description="voting time (default from settings)")
@@ -63,7 +63,7 @@ async def open_poll(body: OpenPoll, s: Annotated[object, Depends(require_admin)]
     if body.kind == "predict":
         return await _engine_call(s.polls.open_predict(body.window_s))
     if body.topic is None:
-        raise HTTPException(422, "a strategy poll needs a topic: 'opening' or 'temperature'")
+        raise HTTPException(422, "a strategy poll needs a topic: 'opening', 'temperature' or 'opponent'")
     return await _engine_call(s.polls.open_strategy(body.topic, body.window_s))
 
 

@@ -8,6 +8,7 @@ import { createHealth } from "../widgets/health.js";
 import { createProgress } from "../widgets/progress.js";
 import { createPoll } from "../widgets/poll.js";
 import { createLeaderboard } from "../widgets/leaderboard.js";
+import { createScorecard } from "../widgets/scorecard.js";
 
 const KEY = "shogi-showcase-admin-token";
 const $ = (id) => document.getElementById(id);
@@ -114,6 +115,12 @@ function wire() {
   document.querySelectorAll("[data-poll]").forEach((button) => {
     button.addEventListener("click", () => call("POST", `/api/polls/current/${button.dataset.poll}`, null, button.textContent));
   });
+  $("match-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const opponent = event.target.opponent.value;
+    if (!opponent) { log("no opponent chosen: the trainer lists them once it is connected", true); return; }
+    call("POST", "/api/matches", { opponent }, `match against ${event.target.opponent.selectedOptions[0].textContent}`);
+  });
   $("chat-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
@@ -122,6 +129,29 @@ function wire() {
     if (data && data.reply) log(`reply to ${form.user.value}: ${data.reply}`);
     if (data) form.text.value = "";
   });
+}
+
+/** The match opponents the trainer offers (each status), as the match form's choices. */
+function matchChoices() {
+  const select = $("match-opponent");
+  let shown = "";
+  const fill = (opponents) => {
+    const key = opponents.map((o) => `${o.id}:${o.elo}`).join("|");
+    if (key === shown) return;
+    shown = key;
+    const keep = select.value;
+    select.replaceChildren(...opponents.map((o) => {
+      const option = document.createElement("option");
+      option.value = o.id;
+      option.textContent = `${o.name} (Elo ${o.elo === null ? "none" : Math.round(o.elo)})`;
+      return option;
+    }));
+    if (opponents.some((o) => o.id === keep)) select.value = keep;
+  };
+  return {
+    fromSnapshot(metrics, snapshot) { if (snapshot.status) fill(snapshot.status.opponents || []); },
+    onStatus(d) { fill(d.opponents || []); },
+  };
 }
 
 /** The trainer's own report (each update): what it is doing and what the showcase game is doing. */
@@ -177,5 +207,7 @@ runPage([
   createProgress($("progress-widget")),
   createPoll($("poll-widget")),
   createLeaderboard($("leaderboard-widget")),
+  createScorecard($("scorecard-widget")),
   trainerLine(),
+  matchChoices(),
 ]);

@@ -13,6 +13,7 @@ const WIDGETS = {
   poll: ["poll", async (root) => (await import("../widgets/poll.js")).createPoll(root)],
   leaderboard: ["leaderboard", async (root) => (await import("../widgets/leaderboard.js")).createLeaderboard(root)],
   training: ["training games", async (root) => (await import("../widgets/training.js")).createTraining(root)],
+  scorecard: ["match scorecard", async (root) => (await import("../widgets/scorecard.js")).createScorecard(root)],
   legend: ["piece legend", async (root) => (await import("../widgets/legend.js")).createLegend(root)],
   status: ["status strip", async (root) => (await import("../widgets/status.js")).createStatus(root)],
 };
