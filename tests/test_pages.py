@@ -1,6 +1,7 @@
 """Pages in a real headless Chromium against a real server fed by a scripted trainer connection."""
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -554,3 +555,36 @@ def test_scorecard_shows_the_match_on_now_and_the_runs_record_from_the_archive(b
         by_name["Fairy-Stockfish 11.1 (fsf-n1: nodes 1)"]["losses"],
     ) == (1, 1)
     assert by_name["Fairy-Stockfish 11.1 (fsf-n1: nodes 1)"]["draws"] == 1
+
+
+def test_pages_draw_the_inlined_first_snapshot_before_any_socket_opens(browser, tmp_path):
+    messages, _ = game_messages(seed=3, plies=7)
+    last = messages[-2][1]
+    with (
+        Running(tmp_path, analysis_nodes=0) as srv,
+        Connected(srv, [*messages[:-1], ("status", status_message())]),
+    ):
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{srv.http}/healthz").json()["trainer"]["update"] != 7:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        html = httpx.get(f"{srv.http}/overlay").text
+        page = browser.new_page(viewport={"width": COMPOSITE[0], "height": COMPOSITE[1]})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        opened = []
+        # The socket is held by the test and never answers: whatever the page shows came inline.
+        page.route_web_socket("**/ws", lambda ws: opened.append(ws.url))
+        page.goto(f"{srv.http}/overlay")
+        page.wait_for_function("() => document.querySelectorAll('.board-widget sg-pieces piece').length > 30")
+        on_board = pieces(page)
+        activity = page.locator(".st-activity").inner_text()
+        page.close()
+    assert errors == [] and opened  # the page did try its socket; nothing came through it
+    start = html.index('id="first-snapshot">') + len('id="first-snapshot">')
+    inline = json.loads(html[start : html.index("</script>", start)])
+    assert inline["game"]["game_id"] == "g-1" and inline["moves"][-1]["ply"] == last["ply"]
+    assert "pending" not in html and inline["status"]["activity"] == "updating"
+    board = Game(last["sfen_after"]).board
+    assert len(on_board) == sum(1 for code in board.pieces if code)
+    assert activity == "learning from them (PPO update)"

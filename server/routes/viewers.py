@@ -11,6 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from server.hub import SubscriberClosed
 from server.routes import services
+from server.routes.pages import first_snapshot
 from showcase_core.protocol import FROM_VIEWER, ProtocolError, now_ms, parse
 
 log = logging.getLogger("server.viewers")
@@ -34,12 +35,7 @@ async def viewer_feed(ws: WebSocket) -> None:
         return
 
     def snapshot():
-        parts = s.polls.snapshot_parts()
-        return (
-            "snapshot",
-            s.live.snapshot(**parts, engine=s.analyst.state.model_dump(), server=s.server_load),
-            now_ms(),
-        )
+        return ("snapshot", first_snapshot(s), now_ms())
 
     async with s.hub.subscribe([snapshot()]) as sub:
 

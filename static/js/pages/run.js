@@ -36,13 +36,22 @@ export function runPage(widgets) {
     feedState.hidden = text === "";
   }
 
+  function applySnapshot(snapshot) {
+    trainerOnline = snapshot.trainer.connected;
+    gameId = snapshot.game ? snapshot.game.game_id : null;
+    each("showGame", snapshot.game, snapshot.moves);
+    each("fromSnapshot", snapshot.metrics, snapshot);
+  }
+
+  // The server inlines the snapshot the socket would send first (templates/base.html): the widgets
+  // draw from it in the first frame, before the socket opens; the socket's own replaces it.
+  const inline = document.getElementById("first-snapshot");
+  if (inline) applySnapshot(JSON.parse(inline.textContent));
+
   connectFeed({
     onState: showFeedState,
     onSnapshot(snapshot) {
-      trainerOnline = snapshot.trainer.connected;
-      gameId = snapshot.game ? snapshot.game.game_id : null;
-      each("showGame", snapshot.game, snapshot.moves);
-      each("fromSnapshot", snapshot.metrics, snapshot);
+      applySnapshot(snapshot);
       showFeedState("live");
     },
     onMessage(message) {

@@ -1,5 +1,6 @@
 // /overlay/<name>: one widget on a page of its own (an OBS source of its own), named by the path. The
-// server answers 404 for any other name; only the named widget's module is loaded.
+// server answers 404 for any other name (server/routes/pages.py: WIDGET_PAGES) and fills in the
+// widget's name, title and styles; only the named widget's module is loaded.
 import { runPage } from "./run.js";
 
 const WIDGETS = {
@@ -21,7 +22,8 @@ const WIDGETS = {
 // Widgets that draw from nothing but the rules: no socket, so no "trainer offline" banner either.
 const STATIC = new Set(["legend"]);
 
-const name = location.pathname.split("/").filter(Boolean).pop();
+// The server names the widget (templates/widget.html); the path is the fallback.
+const name = document.body.dataset.widget || location.pathname.split("/").filter(Boolean).pop();
 const [title, create] = WIDGETS[name];
 document.title = `Shogi Showcase: ${title}`;
 const widget = await create(document.getElementById("widget"));
