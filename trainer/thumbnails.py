@@ -4,7 +4,8 @@ rate as `training_games` (position, who plays, the result when one ends) for `/o
 The watched envs are fixed at the start: taken in turn from each group of games (self-play, against
 the random mover, the greedy mover, a past self), so every kind the trainer plays shows. A watched
 game that ends is shown once more with its final position and result, then the next game in that
-env takes the slot. The cost is a few `sfen()` calls per message (measured by `bench telemetry`).
+env takes the slot. The cost is a few `sfen()` calls per message, at most one message every
+`live.thumbnails_every_s`.
 """
 
 from __future__ import annotations
