@@ -34,6 +34,20 @@ function arrowOf(move) {
   return { orig: drop ? dest : usi.slice(0, 2), dest, brush: `p${bucket}` };
 }
 
+/** Square keys ("7g") of every piece on the board of an SFEN. */
+export function occupiedSquares(sfen) {
+  if (!sfen) return [];
+  const keys = [];
+  sfen.split(" ")[0].split("/").forEach((row, r) => {
+    let file = 9;
+    for (const ch of row) {
+      if (/\d/.test(ch)) file -= Number(ch);
+      else if (ch !== "+") { keys.push(`${file}${RANKS[r]}`); file -= 1; }
+    }
+  });
+  return keys;
+}
+
 function labelOf(move) {
   const pct = `${Math.round(move.prob * 100)}%`;
   return move.usi[1] === "*" ? `${move.usi[0]} ${pct}` : pct;
@@ -83,24 +97,33 @@ OFFSETS.sort((a, b) => Math.hypot(a[0], a[1] * 0.6) - Math.hypot(b[0], b[1] * 0.
 /**
  * Boxes for labels `items` ({orig, dest, text}) in pixels of a `width` x `height` board: each starts
  * 55% along its arrow (on the square for a drop) and takes the nearest offset that overlaps no box
- * placed before it (higher probability first). Pure: the browser test checks the rendered boxes.
+ * placed before it (higher probability first), preferring, within two label sizes, a spot that covers
+ * no piece's glyph (`occupied`: square keys). Pure: the browser test checks the boxes.
  */
-export function placeLabels(items, width, height, box) {
+export function placeLabels(items, width, height, box, occupied = []) {
   const sw = width / 9, sh = height / 9;
+  const pieces = occupied.map((key) => { const [x, y] = centre(key); return [x * sw, y * sh]; });
   const placed = [];
+  const clearOf = (x, y) => placed.every((p) => x + box.w <= p.x || p.x + box.w <= x || y + box.h <= p.y || p.y + box.h <= y);
+  // A glyph fills about the middle 64% of its square: a label touching that box hides part of it.
+  const gx = 0.32 * sw, gy = 0.32 * sh;
+  const hides = (x, y) => pieces.some(([px, py]) => px + gx > x && px - gx < x + box.w && py + gy > y && py - gy < y + box.h);
   return items.map(({ orig, dest }) => {
     const [ox, oy] = centre(orig), [dx, dy] = centre(dest);
     const t = orig === dest ? 0 : 0.55;
     const ax = (ox + (dx - ox) * t) * sw - box.w / 2, ay = (oy + (dy - oy) * t) * sh - box.h / 2;
+    let first = null;
     for (const [i, j] of OFFSETS) {
       const x = Math.min(Math.max(ax + i * (box.w * 0.55), 0), width - box.w);
       const y = Math.min(Math.max(ay + j * (box.h * 0.55), 0), height - box.h);
-      const clear = placed.every((p) => x + box.w <= p.x || p.x + box.w <= x || y + box.h <= p.y || p.y + box.h <= y);
-      if (clear) { placed.push({ x, y }); return { x, y }; }
+      if (!clearOf(x, y)) continue;
+      if (first === null) first = { x, y };
+      if (!hides(x, y)) { placed.push({ x, y }); return { x, y }; }
+      if (Math.hypot(i, j * 0.6) > 2) break;  // no piece-free spot near: take the nearest clear one
     }
-    const spare = { x: 0, y: placed.length * box.h };  // unreachable for 6 labels on 81 squares
-    placed.push(spare);
-    return spare;
+    const spot = first || { x: 0, y: placed.length * box.h };  // the last: unreachable for 6 labels
+    placed.push(spot);
+    return spot;
   });
 }
 
@@ -187,7 +210,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   let scheduled = false;
 
   function drawLabels(items) {
-    const key = items.map((l) => `${l.orig}${l.dest}${l.text}${l.engine ? "e" : ""}`).join("|");
+    const key = `${state.sfen}|` + items.map((l) => `${l.orig}${l.dest}${l.text}${l.engine ? "e" : ""}`).join("|");
     if (key === labelKey) return;
     labelKey = key;
     while (labelEls.length < items.length) {
@@ -199,7 +222,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
     const width = boardEl.clientWidth, height = sgBoard.clientHeight || boardEl.clientHeight;
     const font = parseFloat(getComputedStyle(labelLayer).fontSize) || 14;
     const box = { w: font * 3.4, h: font * 1.5 };
-    const spots = placeLabels(items, width, height, box);
+    const spots = placeLabels(items, width, height, box, occupiedSquares(state.sfen));
     labelEls.forEach((el, i) => {
       if (i >= items.length) { el.hidden = true; return; }
       el.hidden = false;
