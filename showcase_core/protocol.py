@@ -260,6 +260,21 @@ class GameStart(Payload):
     match: Match | None = None  # None: the AI plays both sides
 
 
+class SideStyle(Payload):
+    """One side's castle and rook placement (showcase_core/shogi/castles.py); None where none."""
+
+    castle: str | None = Field(None, max_length=60)
+    castle_japanese: str | None = Field(None, max_length=20)
+    squares: list[str] = Field([], max_length=8)  # the castle's squares, to outline it
+    rook: str | None = Field(None, max_length=40)
+    rook_family: Literal["static", "ranging"] | None = None
+
+
+class Style(Payload):
+    black: SideStyle
+    white: SideStyle
+
+
 class Move(Payload):
     game_id: str
     ply: int = Field(ge=1)  # 1 = the first move of the game
@@ -269,6 +284,7 @@ class Move(Payload):
     chosen_prob: Prob | None  # the policy's probability for the move; None where it is not known
     weights_version: int = Field(ge=0)
     insight: Insight | None = None  # absent for evaluation and sampled self-play games
+    style: Style | None = None  # castles and rook style after the move (showcase games)
 
 
 class SnapshotMove(Move):

@@ -588,3 +588,44 @@ def test_pages_draw_the_inlined_first_snapshot_before_any_socket_opens(browser, 
     board = Game(last["sfen_after"]).board
     assert len(on_board) == sum(1 for code in board.pieces if code)
     assert activity == "learning from them (PPO update)"
+
+
+def test_the_board_names_and_outlines_a_castle_when_one_stands(browser, tmp_path):
+    from test_castles import QUIET_WHITE
+
+    from showcase_core.shogi.castles import style_payload
+    from showcase_core.shogi.notation import names
+
+    game = Game()
+    start = {"game_id": "g-castle", "kind": "showcase", "start_sfen": game.sfen(), "black": "ai",
+             "white": "ai", "weights_version": 1}  # fmt: skip
+    messages = [("game_start", start)]
+    for i, usi in enumerate(["2h6h", "5i4h", "4h3h", "3h2h", "3i3h", "6i5h"]):
+        for u in (usi, QUIET_WHITE[i]):
+            before, prev = game.sfen(), (game.moves[-1] if game.moves else None)
+            move = next(m for m, x in zip(game.legal_moves(), game.legal_usi(), strict=True) if x == u)
+            named = names(game, move, prev)
+            game.push(move)
+            style = style_payload(game.sfen()).model_dump(mode="json")
+            messages.append(("move", {"game_id": "g-castle", "ply": game.ply, "sfen_before": before,
+                                      "move": named, "sfen_after": game.sfen(), "chosen_prob": 0.1,
+                                      "weights_version": 1, "style": style}))  # fmt: skip
+    with Running(tmp_path, analysis_nodes=0) as srv:
+        page, errors = open_page(browser, f"{srv.http}/overlay/board")
+        page.wait_for_selector("sg-board")
+        feed(srv, messages)
+        page.wait_for_function("() => document.querySelector('.style-line').textContent.includes('Mino')")
+        line = page.locator(".style-line").inner_text()
+        outlined = page.evaluate(
+            "() => [...document.querySelectorAll('sg-squares sq.castle-black')]"
+            ".map(sq => getComputedStyle(sq).boxShadow)"
+        )
+        keys = page.evaluate(
+            "() => [...document.querySelectorAll('sg-squares sq')].map((sq, i) => sq.className)"
+        )
+        page.screenshot(path=str(ARTIFACTS / "overlay-board-castle.png"))
+        page.close()
+    assert errors == []
+    assert line == "Black: Mino (本美濃), Fourth File Rook; White: Static Rook"
+    assert len(outlined) == 4 and all(s != "none" for s in outlined)
+    assert sum("castle-black" in k for k in keys) == 4 and not any("castle-white" in k for k in keys)

@@ -33,6 +33,7 @@ from showcase_core.protocol import (
     Plan,
 )
 from showcase_core.shogi.actions import action_to_move, move_to_action
+from showcase_core.shogi.castles import style_payload
 from showcase_core.shogi.game import DEFAULT_MAX_PLIES, Game
 from showcase_core.shogi.notation import names
 from showcase_core.shogi.records import to_kif
@@ -300,11 +301,12 @@ class Showcase:
         before, prev = game.sfen(), (game.moves[-1] if game.moves else None)
         named = MoveNames(**names(game, move, prev))
         game.push(move)
+        after = game.sfen()
         self._publish(
             "move",
             Move(
-                game_id=game_id, ply=game.ply, sfen_before=before, move=named, sfen_after=game.sfen(),
-                chosen_prob=None, weights_version=self.weights_version,
+                game_id=game_id, ply=game.ply, sfen_before=before, move=named, sfen_after=after,
+                chosen_prob=None, weights_version=self.weights_version, style=style_payload(after),
             ),
         )  # fmt: skip
 
@@ -370,6 +372,7 @@ class Showcase:
 
     def _play(self, game: Game, move: int, payload: PendingMove) -> None:
         game.push(move)
+        after = game.sfen()
         self._publish(
             "move",
             Move(
@@ -377,10 +380,11 @@ class Showcase:
                 ply=payload.ply,
                 sfen_before=payload.sfen_before,
                 move=payload.move,
-                sfen_after=game.sfen(),
+                sfen_after=after,
                 chosen_prob=payload.chosen_prob,
                 weights_version=payload.weights_version,
                 insight=payload.insight,
+                style=style_payload(after),
             ),
         )
 

@@ -143,8 +143,16 @@ const MARKUP = `
 <div class="empty">Waiting for the first showcase game</div>
 <div class="legend">No insight for this position yet</div>
 <div class="engine-line"></div>
+<div class="style-line"></div>
 <div class="sr-move visually-hidden" aria-live="polite" aria-atomic="true"></div>
 `;
+
+/** "Black: Mino (本美濃), Fourth File Rook; White: Static Rook" from a move's `style` ("" without). */
+export function styleLine(style) {
+  if (!style) return "";
+  const side = (s) => [s.castle && `${s.castle} (${s.castle_japanese})`, s.rook].filter(Boolean).join(", ") || "no castle yet";
+  return `Black: ${side(style.black)}; White: ${side(style.white)}`;
+}
 
 /** The line a screen reader announces for a move: "Move 23: Black plays P-7f (▲７六歩)". */
 export function announce(move) {
@@ -182,6 +190,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   const state = {
     sfen: null, lastUsi: null, insight: null, mover: null, mapName, visible: true,
     ply: null, analysis: null, engine: null,  // the engine's judgement of the last move, and its state
+    style: null,  // castles and rook style after the last move (showcase moves carry it)
   };
   const ground = Shogiground(
     { viewOnly: true, scaleDownPieces: false, coordinates: { enabled: false }, animation: { enabled: false } },
@@ -191,6 +200,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   const valueText = root.querySelector(".value-text");
   const legend = root.querySelector(".legend");
   const engineLine = root.querySelector(".engine-line");
+  const styleEl = root.querySelector(".style-line");
   const empty = root.querySelector(".empty");
   const spoken = root.querySelector(".sr-move");
   const caption = createCaption(root);
@@ -269,6 +279,11 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       heatShown = values;
       paintHeat(heatCtx, heatImage, values);
     }
+    styleEl.textContent = styleLine(state.style);
+    const outlined = state.style
+      ? [["black", state.style.black], ["white", state.style.white]].flatMap(([c, s]) => s.squares.map((key) => ({ key, className: `castle-${c}` })))
+      : [];
+    ground.setSquareHighlights(outlined);
     legend.textContent = insight ? `${MAPS[state.mapName]}; green: its ${HEAT_TOP} strongest squares` : "No insight for this position yet";
     if (insight) {
       valueFill.style.height = `${(insight.black_win * 100).toFixed(1)}%`;
@@ -296,6 +311,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       state.mover = lastMove ? lastMove.sfen_before.split(" ")[1] : null;
       state.ply = lastMove ? lastMove.ply : null;
       state.analysis = (lastMove && lastMove.analysis) || null;  // archived moves carry theirs
+      state.style = (lastMove && lastMove.style) || null;
       schedule();
     },
     fromSnapshot(metrics, snapshot) {
@@ -311,6 +327,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       state.mover = move.sfen_before.split(" ")[1];
       state.ply = move.ply;
       state.analysis = null;
+      state.style = move.style || null;
       schedule();
     },
     onAnalysis(analysis) {
