@@ -108,7 +108,7 @@ class Services:
             max_bytes=int(settings.max_archive_mb * 1024 * 1024),
         )
         self.last_retention: Pass | None = None
-        self.load = ProcessStats()
+        self.load = ProcessStats(min_interval_s=0.0)  # sampled on its own timer (load_every_s)
         self.obs = ObsLink(settings, self.hub) if settings.obs_url else None
         self.server_load: dict | None = None
 

@@ -104,6 +104,7 @@ class ObsLink:
         self.scene_switches = 0
         self.refreshes = 0
         self.failed_requests = 0
+        self.keepalive_s = 30.0  # a request this often while nothing happens, so `connected` is true
         self.subscribed = False  # the link reads the hub like a viewer, but is not one: not counted
         self._return_scene: str | None = None
         self._game_id: str | None = None
@@ -126,8 +127,16 @@ class ObsLink:
             try:
                 async with ObsClient(self.settings.obs_url, password) as obs, self.hub.subscribe() as sub:
                     self.connected, self.subscribed, self.last_error, backoff = True, True, None, 1.0
+                    self._game_id = None  # the sources were loaded while the link was down
                     log.info("OBS connected at %s", self.settings.obs_url)
-                    async for message in sub:
+                    while True:
+                        try:
+                            message = await asyncio.wait_for(anext(sub), self.keepalive_s)
+                        except TimeoutError:  # a quiet stream: make sure OBS is still there
+                            await obs.request("GetVersion")
+                            continue
+                        except StopAsyncIteration:  # the hub closed this subscription
+                            break
                         await self._on(obs, message["t"], message["d"])
             except asyncio.CancelledError:
                 raise

@@ -40,7 +40,7 @@ from showcase_core.protocol import (
 
 log = logging.getLogger("showcase_core.publisher")
 
-CONFLATE = frozenset({"metrics", "status"})
+CONFLATE = frozenset({"metrics", "status", "training_games"})  # newest only: state, not events
 
 
 class Publisher:

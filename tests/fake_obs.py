@@ -64,6 +64,8 @@ class FakeObs:
                 response = {
                     "inputs": [{"inputName": n, "inputKind": k} for n, k in self.inputs if k == wanted]
                 }
+            elif kind == "GetVersion":
+                response = {"obsVersion": "31.0.0", "obsWebSocketVersion": "5.5.2", "rpcVersion": 1}
             elif kind != "PressInputPropertiesButton":
                 ok = False
             status = {"result": ok, "code": 100 if ok else 600}

@@ -203,3 +203,64 @@ def test_the_control_room_and_a_strategy_poll_choose_a_match_from_what_the_train
     assert choices == ["the AI after 5 minutes", "the AI at update 100",
                        "Fairy-Stockfish 11.1 (fsf-n1: nodes 1)",
                        "Fairy-Stockfish 11.1 (fsf-n16: nodes 16)"]  # fmt: skip
+
+
+def fake_table(mode: str) -> dict:
+    """A one-rung ladder table whose engine is tests/fake_engine.py in `mode`."""
+    import sys
+
+    fake = str(Path(__file__).with_name("fake_engine.py"))
+    engine = {"name": f"fake-{mode}", "command": sys.executable, "args": [fake, mode], "go": {"depth": 1},
+              "search_s": 2.0, "handshake_s": 5.0}  # fmt: skip
+    rung = {"name": f"fake-{mode}", "kind": "engine", "engine": engine}
+    return {"rungs": [{"name": f"fake-{mode}", "elo": 100.0, "error": 0.0, "games": 0, "rung": rung}]}
+
+
+@pytest.mark.parametrize(
+    ("mode", "ending"),
+    [("illegal", ("black", "illegal_move")), ("exit_in_go", None), ("hang_in_go", None)],  # the AI is Black
+)
+def test_an_engine_that_breaks_the_rules_forfeits_and_one_that_dies_or_hangs_voids_the_game(mode, ending):
+    model, _ = tiny_model(seed=3)
+    events = []
+    opponents = Opponents(None, table=fake_table(mode))
+    show = Showcase(
+        model, lambda t, p: events.append((t, p)), interval_s=0.001, max_plies=20, opponents=opponents
+    )
+    show.set_plan(Plan(label="vs a broken engine", opponent=f"rung:fake-{mode}"))
+    show.start()
+    try:
+        wait(lambda: show.games_played >= 1, "the match game", timeout=60)
+    finally:
+        show.stop()
+    first = next(p for t, p in events if t == "game_start")
+    ends = [p for t, p in events if t == "game_end" and p.game_id == first.game_id]
+    assert first.match is not None and first.match.agent == "black"  # the engine plays White
+    if ending is None:  # void: no result at all; the server closes it as interrupted, never scored
+        assert ends == []
+    else:
+        assert [(e.result, e.reason) for e in ends] == [ending]
+
+
+def test_a_prediction_hold_does_not_make_the_match_opponent_move_while_paused():
+    model, _ = tiny_model(seed=3)
+    events = []
+    show = Showcase(model, lambda t, p: events.append((t, p)), interval_s=0.001, max_plies=40,
+                    opponents=Opponents(None))  # fmt: skip
+    show.set_plan(Plan(label="vs random", opponent="rung:random"))
+    show.start()
+    try:
+        wait(lambda: sum(t == "move" for t, _ in events) >= 1, "the AI's first move", timeout=30)
+        show.pause()
+        time.sleep(0.05)  # let a move in flight land (this only makes the check stricter)
+        moves_before = sum(t == "move" for t, _ in events)
+        opponent_to_move = show.game.turn == 1
+        show.predict_hold("poll-1")
+        time.sleep(0.3)
+        moves_after = sum(t == "move" for t, _ in events)
+    finally:
+        show.stop()
+    if opponent_to_move:  # the random mover waits for resume; the hold is for the AI's move
+        assert moves_after == moves_before
+    else:  # the AI's turn: it computes and holds its move, publishing nothing as a move
+        assert moves_after == moves_before and any(t == "pending_move" for t, _ in events)

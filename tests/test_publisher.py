@@ -214,7 +214,7 @@ def test_requeue_past_the_bound_counts_the_overflow_as_dropped():
 def test_process_stats_measure_this_process_cpu_and_memory():
     from showcase_core.sysstats import ProcessStats
 
-    stats = ProcessStats()
+    stats = ProcessStats(min_interval_s=0.1)
     first = stats.sample()
     assert first["cpu_percent"] is None and first["rss_mb"] > 10 and first["cores"] >= 1
     deadline = time.process_time() + 0.2
@@ -222,9 +222,20 @@ def test_process_stats_measure_this_process_cpu_and_memory():
         pass
     second = stats.sample()
     assert second["cpu_percent"] > 0
+    # A sample right after a measured one repeats it instead of measuring over a few milliseconds.
+    assert stats.sample()["cpu_percent"] == second["cpu_percent"]
 
 
 def test_gpu_stats_are_none_on_the_cpu():
     from trainer.live import gpu_stats
 
     assert gpu_stats("cpu") is None
+
+
+def test_thumbnails_are_conflated_while_the_server_is_away():
+    from showcase_core.protocol import TrainingGames
+
+    pub = Publisher("ws://127.0.0.1:9/ws/trainer", "tok", lambda: None, max_events=10)
+    for update in range(3000):
+        pub.publish("training_games", TrainingGames(update=update, games=[]))
+    assert len(pub._events) == 0 and pub._latest["training_games"].update == 2999 and not pub.dropped

@@ -73,15 +73,15 @@ class Opponents:
     def offered(self) -> list[Opponent]:
         out = []
         if self.checkpoints is not None and self.checkpoints.is_dir():
-            for path in sorted(self.checkpoints.glob("*.pt")):
+            past = []
+            for path in self.checkpoints.glob("*.pt"):
                 if not _CHECKPOINT.match(path.stem):
                     continue
                 update = self._checkpoint_update(path)
-                if update is None:
-                    continue
-                out.append(
-                    Opponent(id=f"past:{path.stem}", name=_describe(path.stem), elo=self.elo_at(update))
-                )
+                if update is not None:
+                    past.append((update, path.stem))
+            for update, stem in sorted(past):  # oldest first: the poll takes the first and the last
+                out.append(Opponent(id=f"past:{stem}", name=_describe(stem), elo=self.elo_at(update)))
         for name in self.rungs:
             if name in self._installed:
                 out.append(
@@ -132,6 +132,7 @@ class MatchPlayer:
     name: str
     elo: float | None
     why: str = ""
+    code: int = 0  # why there was no move: showcase_core.engines.play RESIGN, FORFEIT or VOID
 
     def move(self, game: Game) -> int | None:
         raise NotImplementedError
@@ -170,7 +171,7 @@ class RungPlayer(MatchPlayer):
     def move(self, game: Game) -> int | None:
         answer = self.player.move(game)
         if answer.code:
-            self.why = answer.note or "the engine gave no move"
+            self.why, self.code = answer.note or "the engine gave no move", answer.code
             return None
         return answer.move
 

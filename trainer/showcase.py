@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import torch
 
+from showcase_core.engines.play import FORFEIT, VOID
 from showcase_core.protocol import (
     Control,
     GameEnd,
@@ -239,6 +240,13 @@ class Showcase:
         temperature = self.temperature if plan is None or plan.temperature is None else plan.temperature
         forced = list(plan.opening) if plan else []
         player, match, label = self._open_match(plan, temperature)
+        try:
+            self._play_game(game, game_id, player, match, label, temperature, forced)
+        finally:  # an engine opponent's process ends with its game, whatever happens
+            if player is not None:
+                player.close()
+
+    def _play_game(self, game, game_id, player, match, label, temperature, forced) -> None:
         opponent_colour = None if match is None else (1 if match.agent == "black" else 0)  # cshogi: WHITE 1
         black = player.name if opponent_colour == 0 else self.name
         white = player.name if opponent_colour == 1 else self.name
@@ -255,35 +263,36 @@ class Showcase:
                 match=match,
             ),
         )
-        resigned: str | None = None
-        try:
-            last = time.monotonic() - self.interval_s
-            while not game.is_over:
-                if not self._wait_turn(last):
-                    return
-                force = self._forced_move(game, forced)
-                if opponent_colour is not None and game.turn == opponent_colour:
-                    move = force if force is not None else player.move(game)
-                    if move is None:  # the engine resigned or failed: the AI wins this game
-                        resigned = player.why or "the opponent gave no move"
-                        break
-                    self._play_opponent(game, game_id, move)
-                elif self._hold_requested is not None:
-                    if not self._hold_and_release(game, game_id, temperature, force):
+        ended: tuple[str, str] | None = None  # (result, reason) when the opponent gave no move
+        last = time.monotonic() - self.interval_s
+        while not game.is_over:
+            opponents_turn = opponent_colour is not None and game.turn == opponent_colour
+            # A prediction hold is for the AI's move: the opponent keeps to the pause and the pace.
+            if not self._wait_turn(last, hold=not opponents_turn):
+                return
+            force = self._forced_move(game, forced)
+            if opponents_turn:
+                move = force if force is not None else player.move(game)
+                if move is None:
+                    ai = "black" if opponent_colour == 1 else "white"
+                    if player.code == VOID:  # the engine died or hung: not a result. The server
+                        # closes the game as interrupted when the next one starts; never scored.
+                        log.warning("match game %s void: %s", game_id, player.why)
+                        self.games_played += 1
                         return
-                else:
-                    move, payload = self._think(game, game_id, temperature, force)
-                    self._play(game, move, payload)
-                last = time.monotonic()
-        finally:
-            if player is not None:
-                player.close()
+                    ended = (ai, "illegal_move" if player.code == FORFEIT else "resignation")
+                    log.info("match game %s: %s", game_id, player.why)
+                    break
+                self._play_opponent(game, game_id, move)
+            elif self._hold_requested is not None:
+                if not self._hold_and_release(game, game_id, temperature, force):
+                    return
+            else:
+                move, payload = self._think(game, game_id, temperature, force)
+                self._play(game, move, payload)
+            last = time.monotonic()
         self.games_played += 1
-        if resigned is not None:
-            result, reason = ("black" if opponent_colour == 1 else "white"), "resignation"
-            log.info("match game %s: %s", game_id, resigned)
-        else:
-            result, reason = game.outcome.result, game.outcome.reason
+        result, reason = ended if ended is not None else (game.outcome.result, game.outcome.reason)
         self._publish(
             "game_end",
             GameEnd(
@@ -310,12 +319,12 @@ class Showcase:
             ),
         )  # fmt: skip
 
-    def _wait_turn(self, last: float) -> bool:
-        """Block until a move is due: not paused (or a step asked for) and the interval passed, or a
-        hold was requested. Returns False when stopping."""
+    def _wait_turn(self, last: float, hold: bool = True) -> bool:
+        """Block until a move is due: not paused (or a step asked for) and the interval passed, or
+        (with `hold`) a hold was requested. Returns False when stopping."""
         with self._cond:
             while not self._stopping:
-                if self._hold_requested is not None:
+                if hold and self._hold_requested is not None:
                     return True
                 if self._paused and self._steps:
                     self._steps -= 1

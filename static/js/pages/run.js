@@ -46,7 +46,13 @@ export function runPage(widgets) {
   // The server inlines the snapshot the socket would send first (templates/base.html): the widgets
   // draw from it in the first frame, before the socket opens; the socket's own replaces it.
   const inline = document.getElementById("first-snapshot");
-  if (inline) applySnapshot(JSON.parse(inline.textContent));
+  if (inline) {
+    try {
+      applySnapshot(JSON.parse(inline.textContent));
+    } catch (err) {  // a bad inline snapshot must not stop the socket: its own snapshot follows
+      console.warn("inline snapshot not used:", err);
+    }
+  }
 
   connectFeed({
     onState: showFeedState,

@@ -220,7 +220,9 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   let scheduled = false;
 
   function drawLabels(items) {
-    const key = `${state.sfen}|` + items.map((l) => `${l.orig}${l.dest}${l.text}${l.engine ? "e" : ""}`).join("|");
+    const width = boardEl.clientWidth, height = sgBoard.clientHeight || boardEl.clientHeight;
+    if (!width || !height) { labelKey = ""; return; }  // not laid out yet (or hidden): place them later
+    const key = `${width}x${height}|${state.sfen}|` + items.map((l) => `${l.orig}${l.dest}${l.text}${l.engine ? "e" : ""}`).join("|");
     if (key === labelKey) return;
     labelKey = key;
     while (labelEls.length < items.length) {
@@ -229,7 +231,6 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       labelEls.push(el);
     }
     // Sizes in the layer's own units: the label box is fixed in CSS (em of the board's square).
-    const width = boardEl.clientWidth, height = sgBoard.clientHeight || boardEl.clientHeight;
     const font = parseFloat(getComputedStyle(labelLayer).fontSize) || 14;
     const box = { w: font * 3.4, h: font * 1.5 };
     const spots = placeLabels(items, width, height, box, occupiedSquares(state.sfen));

@@ -24,10 +24,14 @@ const MARKUP = `
 `;
 
 /** The caption from the last move and what the policy thought of it (or the lack of insight). */
-function describe(move) {
+function describe(move, match) {
   if (!move) return { plain: "No move yet", technical: "no move yet" };
   const name = move.move.japanese;
   const p = move.chosen_prob;
+  const mover = move.sfen_before.split(" ")[1] === "b" ? "black" : "white";
+  if (match && mover !== match.agent) {  // a match opponent's move: not the AI's choice
+    return { plain: `${match.opponent_name} played ${name}`, technical: `opponent ${match.opponent}: ${move.move.usi}, no insight` };
+  }
   const top = move.insight ? move.insight.top : [];
   const rank = top.findIndex((m) => m.usi === move.move.usi);
   let plain = `The AI played ${name}`;
@@ -69,7 +73,7 @@ export function createMoves(root) {
   const caption = createCaption(root);
   const verdictEl = root.querySelector(".engine-verdict");
   // engine: ply -> the engine's judgement; engineState: whether there is an engine at all
-  const state = { plies: [], blackWin: [], last: null, visible: true, engine: new Map(), engineState: null };
+  const state = { plies: [], blackWin: [], last: null, visible: true, engine: new Map(), engineState: null, match: null };
   let scheduled = false;
 
   function draw() {
@@ -101,7 +105,7 @@ export function createMoves(root) {
     verdictEl.textContent = move ? (judged ? verdict(judged) : noAnalysis(state.engineState)) : "";
     verdictEl.dataset.label = judged ? judged.label : "";
     setTimeline([state.plies, state.blackWin, state.plies.map((p) => state.engine.get(p)?.black_chance_after ?? null)]);
-    caption.set(describe(move));
+    caption.set(describe(move, state.match));
   }
 
   function schedule() {
@@ -119,6 +123,7 @@ export function createMoves(root) {
     state,
     showGame(game, moves) {
       state.plies = []; state.blackWin = []; state.last = null; state.engine = new Map();
+      state.match = (game && game.match) || null;
       for (const m of moves) add(m);
       schedule();
     },

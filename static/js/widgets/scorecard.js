@@ -8,6 +8,7 @@ const MARKUP = `
 <div class="sc-now">No match on: the AI is playing itself</div>
 <table><thead><tr><th>opponent</th><th>Elo</th><th>AI won</th><th>drawn</th><th>AI lost</th></tr></thead>
 <tbody>${ROW.repeat(8)}</tbody></table>
+<div class="sc-more" hidden></div>
 <div class="sc-empty">No matches played in this run yet</div>
 `;
 
@@ -21,13 +22,20 @@ export function nowLine(game) {
   return `Now: the AI (${ai}, ladder Elo ${elo(m.agent_elo)}) vs ${m.opponent_name} (Elo ${elo(m.opponent_elo)})`;
 }
 
-export function createScorecard(root, { fetchJson = async (url) => (await fetch(url)).json() } = {}) {
+async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
+export function createScorecard(root, { fetchJson = getJson } = {}) {
   root.classList.add("scorecard-widget");
   root.innerHTML = MARKUP;
   const now = root.querySelector(".sc-now");
   const rows = [...root.querySelectorAll("tbody tr")];
   const table = root.querySelector("table");
   const empty = root.querySelector(".sc-empty");
+  const more = root.querySelector(".sc-more");
   const state = { game: null, runId: null, record: [], opponents: {}, visible: true, fetched: 0 };
   let scheduled = false;
 
@@ -38,6 +46,8 @@ export function createScorecard(root, { fetchJson = async (url) => (await fetch(
     const current = state.game && state.game.match ? state.game.match.opponent : null;
     table.hidden = state.record.length === 0;
     empty.hidden = state.record.length > 0;
+    more.hidden = state.record.length <= rows.length;
+    more.textContent = `and ${state.record.length - rows.length} more opponents (GET /api/matches)`;
     rows.forEach((tr, i) => {
       const r = state.record[i];
       tr.hidden = !r;
@@ -60,8 +70,8 @@ export function createScorecard(root, { fetchJson = async (url) => (await fetch(
     if (!state.runId) return;
     try {
       const data = await fetchJson(`/api/matches?run=${encodeURIComponent(state.runId)}`);
-      state.record = data.record;
-      for (const o of data.opponents) state.opponents[o.id] = o;
+      state.record = data.record || [];
+      for (const o of data.opponents || []) state.opponents[o.id] = o;
       state.fetched += 1;
       schedule();
     } catch (err) {
