@@ -127,17 +127,24 @@ def test_matches_against_an_earlier_checkpoint_and_an_engine_rung_play_to_the_en
     assert moves and all((m["insight"] is None) == (m["ply"] % 2 == 0) for m in moves)
 
 
-def test_a_match_whose_opponent_is_missing_plays_the_ai_against_itself_and_says_why(tmp_path):
+def play_one_game(plan: Plan, opponents: Opponents, *, max_plies: int, timeout: float) -> list:
+    """The showcase's messages until it has played one game with `plan`."""
     model, _ = tiny_model(seed=3)
     events = []
-    show = Showcase(model, lambda t, p: events.append((t, p)), interval_s=0.001, max_plies=6,
-                    opponents=Opponents(tmp_path / "none"))  # fmt: skip
-    show.set_plan(Plan(label="now vs then", opponent="past:update_000999"))
+    show = Showcase(model, lambda t, p: events.append((t, p)), interval_s=0.001, max_plies=max_plies,
+                    opponents=opponents)  # fmt: skip
+    show.set_plan(plan)
     show.start()
     try:
-        wait(lambda: show.games_played >= 1, "the game", timeout=30)
+        wait(lambda: show.games_played >= 1, "the game", timeout=timeout)
     finally:
         show.stop()
+    return events
+
+
+def test_a_match_whose_opponent_is_missing_plays_the_ai_against_itself_and_says_why(tmp_path):
+    plan = Plan(label="now vs then", opponent="past:update_000999")
+    events = play_one_game(plan, Opponents(tmp_path / "none"), max_plies=6, timeout=30)
     start = next(p for t, p in events if t == "game_start")
     assert start.match is None and start.black == start.white == "Shogi Showcase AI"
     assert start.plan.startswith("now vs then: not played (past:update_000999")
@@ -221,18 +228,8 @@ def fake_table(mode: str) -> dict:
     [("illegal", ("black", "illegal_move")), ("exit_in_go", None), ("hang_in_go", None)],  # the AI is Black
 )
 def test_an_engine_that_breaks_the_rules_forfeits_and_one_that_dies_or_hangs_voids_the_game(mode, ending):
-    model, _ = tiny_model(seed=3)
-    events = []
-    opponents = Opponents(None, table=fake_table(mode))
-    show = Showcase(
-        model, lambda t, p: events.append((t, p)), interval_s=0.001, max_plies=20, opponents=opponents
-    )
-    show.set_plan(Plan(label="vs a broken engine", opponent=f"rung:fake-{mode}"))
-    show.start()
-    try:
-        wait(lambda: show.games_played >= 1, "the match game", timeout=60)
-    finally:
-        show.stop()
+    plan = Plan(label="vs a broken engine", opponent=f"rung:fake-{mode}")
+    events = play_one_game(plan, Opponents(None, table=fake_table(mode)), max_plies=20, timeout=60)
     first = next(p for t, p in events if t == "game_start")
     ends = [p for t, p in events if t == "game_end" and p.game_id == first.game_id]
     assert first.match is not None and first.match.agent == "black"  # the engine plays White

@@ -6,6 +6,7 @@ installed here. Engines are opponents only: they never produce a training sample
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 from collections.abc import Callable
@@ -125,7 +126,7 @@ def rung_name(rung: Rung) -> str:
     return f"Fairy-Stockfish 11.1 ({rung.name}: {limits})"
 
 
-class MatchPlayer:
+class MatchPlayer(abc.ABC):
     """The other side of a match: `move(game)` is a legal cshogi move, or None with `why` set (the
     engine resigned, failed or broke the rules: the AI wins that game)."""
 
@@ -134,11 +135,11 @@ class MatchPlayer:
     why: str = ""
     code: int = 0  # why there was no move: showcase_core.engines.play RESIGN, FORFEIT or VOID
 
-    def move(self, game: Game) -> int | None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def move(self, game: Game) -> int | None: ...
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # nothing to release unless a subclass holds a process
+        return None
 
 
 class NetworkPlayer(MatchPlayer):
