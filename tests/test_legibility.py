@@ -5,7 +5,7 @@ square, and the move labels of clustered candidate moves never overlap."""
 import io
 
 import pytest
-from test_pages import ARTIFACTS, COMPOSITE, browser, feed, open_page  # noqa: F401 (browser: fixture)
+from test_pages import ARTIFACTS, COMPOSITE, browser, feed, open_page, settled  # noqa: F401 (browser: fixture)
 from test_server import Running, held_move
 
 from showcase_core.shogi.game import Game
@@ -98,7 +98,7 @@ def test_every_glyph_keeps_4_5_to_1_on_the_heatmap_and_no_two_move_labels_overla
         page.wait_for_function(
             "() => document.querySelectorAll('.board-widget sg-pieces piece').length === 40"
         )
-        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        settled(page)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "legibility-composite.png"))
         glyphs = page.evaluate(GLYPHS)
@@ -107,7 +107,7 @@ def test_every_glyph_keeps_4_5_to_1_on_the_heatmap_and_no_two_move_labels_overla
         page.add_style_tag(
             content="sg-pieces, svg.sg-shapes, .move-labels { visibility: hidden !important; }"
         )
-        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        settled(page)
         shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
         page.close()
     assert errors == []

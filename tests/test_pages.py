@@ -42,6 +42,15 @@ def browser():
         b.close()
 
 
+def settled(page) -> None:
+    """The page's paced redraw (static/js/frame.js) has run and been painted; on a page without
+    widgets, two animation frames."""
+    page.evaluate(
+        "() => window.showcaseSettled ? window.showcaseSettled()"
+        " : new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    )
+
+
 def open_page(browser, url, size=(900, 900)):
     """A new page at `url`, with the list its console errors and page errors collect in."""
     page = browser.new_page(viewport={"width": size[0], "height": size[1]})
@@ -417,7 +426,7 @@ def test_each_layout_preset_keeps_its_webcam_space_clear(browser, tmp_path, layo
         feed(srv, [*evaluation_messages(), *messages[:-1], metrics_message(1, 0.03, 0.12)])
         page.wait_for_function("() => document.querySelectorAll('sg-pieces piece').length > 30")
         page.wait_for_function("() => !document.querySelector('.top li').hidden")
-        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        settled(page)
         boxes = visible_boxes(page, [*WIDGETS, ".webcam-space"])
         body = page.evaluate(
             "() => [document.body.offsetWidth, document.body.offsetHeight, document.body.dataset.layout]"

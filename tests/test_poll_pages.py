@@ -14,6 +14,7 @@ from test_pages import (  # noqa: F401 (browser: fixture)
     assert_fits_without_overlap,
     browser,
     open_page,
+    settled,
     visible_boxes,
     widget_boxes,
 )
@@ -111,7 +112,7 @@ def test_poll_and_leaderboard_pages_show_a_round_and_keep_chat_names_as_text(bro
             during = {}
             for name, (page, _) in presets.items():
                 page.wait_for_selector(".poll-widget .reveal:not([hidden])")
-                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                settled(page)
                 page.screenshot(path=str(ARTIFACTS / f"layout-{name}-poll.png"))
                 during[name] = visible_boxes(page, [*WIDGETS, ".webcam-space"])
             # A reload during the reveal shows the same reveal, from the snapshot alone.

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from test_pages import ARTIFACTS, browser, feed, heat_alphas, open_page, pieces  # noqa: F401 (browser: fixture)
+from test_pages import ARTIFACTS, browser, feed, heat_alphas, open_page, pieces, settled  # noqa: F401 (browser: fixture)
 from test_server import Running, game_messages, held_move
 
 from showcase_core.shogi.game import Game
@@ -95,11 +95,6 @@ def expected_hands(sfen: str) -> dict[str, str]:
         out[f"{'sente' if ch.isupper() else 'gote'} {names[ch.upper()]}"] = count or "1"
         count = ""
     return out
-
-
-def settled(page):
-    """Two animation frames: the page's batched redraw and the widgets' have both run."""
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
 def rows(page) -> list[list[str]]:

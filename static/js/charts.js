@@ -1,3 +1,5 @@
+import { scheduleDraw } from "./frame.js";
+
 // Chart redraws, rationed. uPlot redraws its axes and their text on every setData, which a profile of
 // /overlay under a live stream showed as the largest single cost per frame; a trend that moves a few
 // times a second reads the same to a viewer. `rationed(plot)` returns a setData that draws at once when
@@ -18,6 +20,6 @@ export function rationed(plot, minMs = 250) {
     if (timer !== null) return;
     const wait = last + minMs - performance.now();
     if (wait <= 0) flush();
-    else timer = setTimeout(() => requestAnimationFrame(flush), wait);
+    else timer = setTimeout(() => scheduleDraw(flush), wait);
   };
 }

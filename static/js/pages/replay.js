@@ -7,6 +7,7 @@ import { createBoard, MAPS, mapFromQuery } from "../widgets/board.js";
 import { createMoves } from "../widgets/moves.js";
 import { axis, palette } from "../params.js";
 import { fetchJson, resultText, themed, timeText } from "../archive.js";
+import { scheduleDraw } from "../frame.js";
 
 const $ = (id) => document.getElementById(id);
 const gameId = decodeURIComponent(location.pathname.split("/").pop());
@@ -139,7 +140,7 @@ function goTo(index) {
   movesWidget.showGame(state.game, played);
   if (!scheduled) {
     scheduled = true;
-    requestAnimationFrame(draw);
+    scheduleDraw(draw);
   }
 }
 

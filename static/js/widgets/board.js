@@ -5,6 +5,7 @@
 import { Shogiground } from "/vendor/shogiground/shogiground.js";
 import { createCaption, leaning, signed } from "../captions.js";
 import { noAnalysis, verdict } from "../engine.js";
+import { scheduleDraw } from "../frame.js";
 
 const RANKS = "abcdefghi";
 export const MAPS = {
@@ -191,6 +192,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
     sfen: null, lastUsi: null, insight: null, mover: null, mapName, visible: true,
     ply: null, analysis: null, engine: null,  // the engine's judgement of the last move, and its state
     style: null,  // castles and rook style after the last move (showcase moves carry it)
+    announce: null,  // the aria-live line for the newest live move, written at the next draw
   };
   const ground = Shogiground(
     { viewOnly: true, scaleDownPieces: false, coordinates: { enabled: false }, animation: { enabled: false } },
@@ -219,9 +221,21 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   let labelKey = "";
   let scheduled = false;
 
+  // The board's size and the labels' font, read when the board is laid out or resized (a
+  // ResizeObserver), never during a draw: reading layout there, after other widgets changed the page,
+  // forced a second layout of the whole page in every frame.
+  const size = { width: 0, height: 0, font: 14 };
+  new ResizeObserver(() => {
+    size.width = boardEl.clientWidth;
+    size.height = sgBoard.clientHeight || boardEl.clientHeight;
+    size.font = parseFloat(getComputedStyle(labelLayer).fontSize) || 14;
+    labelKey = "";
+    schedule();
+  }).observe(boardEl);
+
   function drawLabels(items) {
-    const width = boardEl.clientWidth, height = sgBoard.clientHeight || boardEl.clientHeight;
-    if (!width || !height) { labelKey = ""; return; }  // not laid out yet (or hidden): place them later
+    const { width, height, font } = size;
+    if (!width || !height) { labelKey = ""; return; }  // not laid out yet (or hidden): placed on resize
     const key = `${width}x${height}|${state.sfen}|` + items.map((l) => `${l.orig}${l.dest}${l.text}${l.engine ? "e" : ""}`).join("|");
     if (key === labelKey) return;
     labelKey = key;
@@ -231,7 +245,6 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       labelEls.push(el);
     }
     // Sizes in the layer's own units: the label box is fixed in CSS (em of the board's square).
-    const font = parseFloat(getComputedStyle(labelLayer).fontSize) || 14;
     const box = { w: font * 3.4, h: font * 1.5 };
     const spots = placeLabels(items, width, height, box, occupiedSquares(state.sfen));
     labelEls.forEach((el, i) => {
@@ -246,6 +259,10 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   function draw() {
     scheduled = false;
     if (!state.visible) return;
+    if (state.announce !== null) {
+      spoken.textContent = state.announce;  // the newest move, once: a burst is not read out move by move
+      state.announce = null;
+    }
     empty.hidden = state.sfen !== null;
     caption.set(describe(state));
     if (state.sfen === null) return;
@@ -298,7 +315,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
   function schedule() {
     if (!scheduled) {
       scheduled = true;
-      requestAnimationFrame(draw);
+      scheduleDraw(draw);
     }
   }
 
@@ -321,7 +338,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       schedule();
     },
     playMove(move) {
-      spoken.textContent = announce(move);  // live moves only: a replay's stepping is the user's own
+      state.announce = announce(move);  // live moves only: a replay's stepping is the user's own
       state.sfen = move.sfen_after;
       state.lastUsi = move.move.usi;
       state.insight = move.insight;

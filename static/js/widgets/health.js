@@ -5,6 +5,7 @@ import uPlot from "/vendor/uplot/uPlot.esm.js";
 import { rationed } from "../charts.js";
 import { axis } from "../params.js";
 import { createCaption } from "../captions.js";
+import { scheduleDraw } from "../frame.js";
 
 // Documented thresholds (docs/metrics.md): PPO is healthy below 0.02 KL per update, worth watching up
 // to 0.05, and above that the policy is moving too far in one step.
@@ -180,7 +181,7 @@ export function createHealth(root) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   return {

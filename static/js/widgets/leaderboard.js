@@ -1,6 +1,7 @@
 // Leaderboard widget: the predictors' standings (points, exact predictions of all made, current
 // streak), from the snapshot and every `leaderboard` message. Names are chat-derived: text only.
 import { createCaption } from "../captions.js";
+import { scheduleDraw } from "../frame.js";
 
 const ROW = `<tr hidden><td class="rank"></td><td class="who"></td><td class="pts"></td><td class="hits"></td><td class="streak"></td></tr>`;
 const MARKUP = `
@@ -49,7 +50,7 @@ export function createLeaderboard(root, { rows = 10 } = {}) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   return {

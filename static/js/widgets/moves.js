@@ -7,6 +7,7 @@ import { rationed } from "../charts.js";
 import { axis, palette } from "../params.js";
 import { createCaption, signed } from "../captions.js";
 import { noAnalysis, verdict } from "../engine.js";
+import { scheduleDraw } from "../frame.js";
 
 // The widget's markup, fixed: built once per page, then only updated in place.
 const ENGINE_COLOUR = "#f2b705";
@@ -109,7 +110,7 @@ export function createMoves(root) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   function add(move) {

@@ -4,6 +4,7 @@
 // (names, labels) goes in as text. DOM is built once; drawing happens at most once per frame; the
 // countdown ticks only while a poll is open.
 import { createCaption } from "../captions.js";
+import { scheduleDraw } from "../frame.js";
 
 const BAR_ROW = `<li hidden><span class="name"></span><span class="track"><span class="bar"></span></span><span class="count"></span></li>`;
 const REVEAL_ROW = `<tr hidden><td class="name"></td><td class="ai"></td><td class="chat"></td></tr>`;
@@ -174,7 +175,7 @@ export function createPoll(root) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   return {

@@ -12,6 +12,7 @@
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 import { axis, palette } from "../params.js";
 import { createCaption } from "../captions.js";
+import { scheduleDraw } from "../frame.js";
 
 export const SCORE_KEYS = ["eval/vs_random", "eval/vs_greedy", "eval/vs_previous"];
 export const ELO_KEY = "eval/elo";
@@ -447,7 +448,7 @@ export function createProgress(root) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   return {

@@ -1,3 +1,4 @@
+import { scheduleDraw } from "../frame.js";
 // Scorecard: the showcase match on now (both players, their ladder Elo) and this run's head-to-head
 // record against every opponent the AI has played a match against, read from the archive
 // (GET /api/matches) at the start and after each match game. Names and figures are the trainer's
@@ -63,7 +64,7 @@ export function createScorecard(root, { fetchJson = getJson } = {}) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   async function refresh() {

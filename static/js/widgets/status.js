@@ -2,6 +2,8 @@
 // samples per second and update, the trainer's and the server's CPU and memory, the GPU where there is
 // one, and the viewers. From the snapshot, each `status` (the trainer's) and each `server_load`. Every
 // figure is a measurement of the process it names; a missing one reads "none".
+import { scheduleDraw } from "../frame.js";
+
 const ACTIVITY = {
   collecting: "playing its training games",
   updating: "learning from them (PPO update)",
@@ -65,7 +67,7 @@ export function createStatus(root) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   return {

@@ -3,6 +3,7 @@
 // showing the result once when its game ends. Boards are plain 9x9 grids of kanji, built once and
 // updated cell by cell.
 import { createCaption } from "../captions.js";
+import { scheduleDraw } from "../frame.js";
 
 const KANJI = { P: "歩", L: "香", N: "桂", S: "銀", G: "金", B: "角", R: "飛", K: "玉",
   "+P": "と", "+L": "杏", "+N": "圭", "+S": "全", "+B": "馬", "+R": "龍" };
@@ -83,7 +84,7 @@ export function createTraining(root, { slots = 6 } = {}) {
   }
 
   function schedule() {
-    if (!scheduled) { scheduled = true; requestAnimationFrame(draw); }
+    if (!scheduled) { scheduled = true; scheduleDraw(draw); }
   }
 
   return {
