@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     predict_window_s: float = Field(30.0, gt=0, le=600)
     """Seconds a prediction round stays open (plus `stream_delay_s`)."""
     strategy_window_s: float = Field(60.0, gt=0, le=1800)
+    challenge_approval_s: float = Field(300.0, gt=0, le=3600)
+    """How long a parameter challenge's result waits for the streamer; then it is rejected."""
     stream_delay_s: float = Field(0.0, ge=0, le=120)
     """The stream's delay: viewers see the position this much later, so voting stays open longer."""
     predict_every_moves: int = Field(0, ge=0)

@@ -25,6 +25,7 @@ class LiveState:
         self.status: dict | None = None
         self.training: dict | None = None  # the latest training_games (thumbnails)
         self.analyses: dict[int, dict] = {}  # ply -> the engine's judgement, for the current game
+        self.knob_changes: deque[dict] = deque(maxlen=50)  # this run's parameter changes (knob_change)
 
     def trainer_status(self) -> dict:
         return {
@@ -39,6 +40,8 @@ class LiveState:
         """Fold one trainer message into the state."""
         self.trainer["last_message_ms"] = now_ms()
         if t == "hello":
+            if d["run_id"] != self.run_id:
+                self.knob_changes.clear()
             self.hello, self.run_id = d, d["run_id"]
             self.trainer["weights_version"] = d["weights_version"]
         elif t == "training_games":
@@ -60,6 +63,8 @@ class LiveState:
                 points.append((d["update"], value))
         elif t == "milestone":
             self.milestones.append(d)
+        elif t == "knob_change":
+            self.knob_changes.append(d)
 
     def add_analysis(self, d: dict) -> None:
         if self.game is not None and d["game_id"] == self.game["game_id"]:
@@ -102,4 +107,5 @@ class LiveState:
             "status": self.status if self.trainer["connected"] else None,
             "training": self.training if self.trainer["connected"] else None,
             "server": server,
+            "knob_changes": list(self.knob_changes),
         }

@@ -67,7 +67,9 @@ class Poll:
     question: str
     window_s: float
     state: str = "holding"
-    topic: str | None = None  # strategy: "opening", "temperature" or "opponent"
+    topic: str | None = None  # strategy: "opening", "temperature", "opponent" or "knob" (a challenge)
+    knob: str | None = None  # a parameter challenge's knob; its choices carry {"knob", "value"}
+    winner: dict | None = None  # a challenge's winning choice while it waits for the streamer
     choices: list[dict] = field(default_factory=list)  # strategy: {key, label, plan}
     opened_at: float = 0.0
     closes_at: float = 0.0
@@ -166,7 +168,7 @@ class PollEngine:
     def snapshot_parts(self) -> dict:
         """The public poll state for a viewer's snapshot (never the held move)."""
         poll = self.current
-        visible = poll is not None and poll.state in ("open", "closed", "revealed")
+        visible = poll is not None and poll.state in ("open", "closed", "revealed", "approval")
         return {
             "poll": poll.public().model_dump(mode="json") if visible else None,
             "tally": poll.tally().model_dump(mode="json") if visible else None,
@@ -242,6 +244,98 @@ class PollEngine:
         await self._open(poll)
         return self.describe()
 
+    def _knob_choices(self, knob: str) -> tuple[dict, list[tuple[str, float]]]:
+        """A challenge's choices for `knob`: keep it, or one of up to four values within the bounds the
+        trainer's status names (halve, double, a quarter, four times; spread over the bounds from 0)."""
+        offered = (self.live.status or {}).get("knobs", []) if self.live.trainer["connected"] else []
+        spec = next((k for k in offered if k["name"] == knob), None)
+        if spec is None:
+            names = ", ".join(k["name"] for k in offered) or "none yet (the trainer lists them in its status)"
+            raise PollError(f"the trainer offers no knob {knob!r} to challenge (knobs: {names})", 422)
+        value, low, high = spec["value"], spec["low"], spec["high"]
+        wanted = (
+            [value * f for f in (0.5, 2.0, 0.25, 4.0)]
+            if value > 0
+            else [low + (high - low) * f for f in (0.1, 0.25, 0.5, 1.0)]
+        )
+        picks: list[float] = []
+        for v in wanted:
+            v = float(f"{v:.3g}")
+            if low <= v <= high and v != value and v not in picks:
+                picks.append(v)
+        if not picks:
+            raise PollError(
+                f"{spec['label']} {value:g} has no other value within its bounds [{low:g}, {high:g}]", 422
+            )
+        options = [(f"keep {spec['label']} at {value:g}", value)]
+        options += [
+            (f"{spec['label']} {v:g} ({'up' if v > value else 'down'} from {value:g})", v)
+            for v in sorted(picks)
+        ]
+        return spec, options
+
+    async def open_challenge(self, knob: str, window_s: float | None = None) -> dict:
+        """A parameter challenge: chat votes among bounded values of one learning knob; the result
+        waits for the streamer's approval (or rejection) before it goes to the trainer."""
+        self._check_can_open()
+        spec, options = self._knob_choices(knob)
+        choices = [
+            {"key": str(i), "label": label[:120], "plan": {"knob": knob, "value": value}}
+            for i, (label, value) in enumerate(options, start=1)
+        ]
+        poll = Poll(
+            id=uuid.uuid4().hex[:12],
+            kind="strategy",
+            question=f"Chat's challenge: what should the AI's {spec['label']} be? (the streamer approves)",
+            window_s=window_s or self.settings.strategy_window_s,
+            topic="knob",
+            knob=knob,
+            choices=choices,
+            labels={c["key"]: c["label"] for c in choices},
+        )
+        self.current = poll
+        await self._open(poll)
+        return self.describe()
+
+    async def approve(self) -> dict:
+        """The streamer accepts chat's choice: it goes to the trainer, applied at its next update."""
+        poll = self._awaiting()
+        choice = poll.winner
+        change = choice["plan"]
+        control = Control(
+            action="knob",
+            knob=change["knob"],
+            value=change["value"],
+            change_id=poll.id,
+            source="chat challenge",
+        )
+        if not await self.send_control(control):
+            raise PollError("no trainer is connected to apply it (the challenge still waits)", 503)
+        self._cancel_timer()
+        self.current = None
+        poll.state = "applied"
+        answer = {"key": choice["key"], "label": choice["label"], "plan": change}
+        await self.store.write(lambda c: st.close_poll(c, poll_id=poll.id, outcome="applied", answer=answer))
+        self._publish("poll_closed", PollClosed(poll_id=poll.id, outcome="applied", reason=choice["label"]))
+        await self._say(f"Approved: {choice['label']}, from the AI's next training update.")
+        return {"approved": poll.id, "change_id": poll.id, "knob": change["knob"], "value": change["value"]}
+
+    async def reject(self, reason: str = "rejected by the streamer") -> dict:
+        poll = self._awaiting()
+        await self._cancel(poll, reason)
+        await self._say(f"Not this time: {poll.winner['label']} was {reason}.")
+        return {"rejected": poll.id, "reason": reason}
+
+    def _awaiting(self) -> Poll:
+        poll = self.current
+        if poll is None or poll.state != "approval":
+            raise PollError(f"no challenge is waiting for approval (state: {self.state})")
+        return poll
+
+    async def _approval_timed_out(self, poll: Poll) -> None:
+        if self.current is poll and poll.state == "approval":
+            await self.reject("not approved in time")
+
     async def close_now(self) -> dict:
         poll = self.current
         if poll is None or poll.state != "open":
@@ -256,7 +350,7 @@ class PollEngine:
 
     async def cancel(self, reason: str) -> dict:
         poll = self.current
-        if poll is None or poll.state not in ("holding", "open"):
+        if poll is None or poll.state not in ("holding", "open", "approval"):
             raise PollError(f"no poll to cancel (state: {self.state})")
         await self._cancel(poll, reason)
         return {"cancelled": poll.id, "reason": reason}
@@ -273,6 +367,10 @@ class PollEngine:
             "closes_at_ms": int(poll.closes_at * 1000) if poll.closes_at else None,
             "total_votes": len(poll.votes),
             "choices": [{"key": c["key"], "label": c["label"]} for c in poll.choices or []],
+            "topic": poll.topic,
+            "knob": poll.knob,
+            "winner": {"key": poll.winner["key"], "label": poll.winner["label"]} if poll.winner else None,
+            "approve_by_ms": int(poll.closes_at * 1000) if poll.state == "approval" else None,
         }
 
     def _check_can_open(self) -> None:
@@ -434,6 +532,21 @@ class PollEngine:
         # Most votes wins; a tie goes to the lower-numbered choice.
         best = max(tally.choices, key=lambda c: (c.votes, -int(c.key)))
         choice = next(c for c in poll.choices if c["key"] == best.key)
+        if poll.topic == "knob":  # a challenge: the streamer has the last word
+            poll.state, poll.winner = "approval", choice
+            poll.closes_at = self.clock() + self.settings.challenge_approval_s
+            poll.reveal = PollReveal(poll_id=poll.id, choices=tally.choices).model_dump(mode="json")
+            self._publish("poll_reveal", PollReveal(poll_id=poll.id, choices=tally.choices))
+            self._publish(
+                "poll_closed",
+                PollClosed(poll_id=poll.id, outcome="awaiting_approval", reason=choice["label"]),
+            )
+            self._schedule(self.settings.challenge_approval_s, self._approval_timed_out, poll)
+            await self._say(
+                f"Chat chose: {choice['label']} ({best.votes} of {tally.total_votes} votes); "
+                "waiting for the streamer's approval."
+            )
+            return
         plan = Plan.model_validate(choice["plan"])
         if not await self.send_control(Control(action="plan", poll_id=poll.id, plan=plan)):
             await self._cancel(poll, "no trainer is connected to apply the result")

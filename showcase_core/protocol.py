@@ -139,6 +139,35 @@ class Opponent(Payload):
     elo: float | None = None
 
 
+KNOB_NAMES: tuple[str, ...] = ("ent_coef", "learning_rate", "temperature")
+KnobName = Literal["ent_coef", "learning_rate", "temperature"]
+CHANGE_ID = r"^[A-Za-z0-9_-]{1,40}$"
+
+
+class Knob(Payload):
+    """A learning knob that can change while the run goes on, and the config's bounds for it."""
+
+    name: KnobName
+    label: str = Field(max_length=60)
+    value: float
+    low: float
+    high: float
+
+
+class KnobChange(Payload):
+    """A knob change the trainer applied (from update `update` on) or refused (with the reason)."""
+
+    change_id: str = Field(pattern=CHANGE_ID)
+    knob: str | None = Field(None, max_length=40)  # as asked for: a refused one may name no real knob
+    old: float | None = None
+    new: float | None = None
+    status: Literal["applied", "refused"]
+    reason: str | None = Field(None, max_length=300)
+    update: int | None = Field(None, ge=0)
+    source: str = Field("control room", max_length=120)  # who asked: the control room, a chat challenge
+    revert_of: str | None = Field(None, pattern=CHANGE_ID)
+
+
 class Status(Payload):
     state: Literal["starting", "training", "evaluating", "stopping"]
     # What the training loop is doing right now (None before the first update starts).
@@ -154,6 +183,7 @@ class Status(Payload):
     move_interval_s: float = Field(gt=0)
     dropped: dict[str, int] = {}  # publisher: messages dropped while the server was away, by type
     network: str | None = Field(None, max_length=400)  # e.g. "compiled (default)", "eager, compiling ..."
+    knobs: list[Knob] = Field([], max_length=8)  # what a parameter challenge may change, within bounds
 
 
 class TrainingGame(Payload):
@@ -229,7 +259,13 @@ class Eval(Payload):
 
 class Milestone(Payload):
     kind: Literal[
-        "kl_spike", "entropy_drop", "eval_jump", "first_mate_vs_random", "new_best_elo", "rung_passed"
+        "kl_spike",
+        "entropy_drop",
+        "eval_jump",
+        "first_mate_vs_random",
+        "new_best_elo",
+        "rung_passed",
+        "knob_change",
     ]
     update: int = Field(ge=0)
     title: str = Field(max_length=200)
@@ -326,10 +362,16 @@ class Plan(Payload):
 
 
 class Control(Payload):
-    action: Literal["pause", "resume", "step", "speed", "predict_hold", "release", "plan"]
+    action: Literal["pause", "resume", "step", "speed", "predict_hold", "release", "plan", "knob"]
     seconds: float | None = Field(None, gt=0, le=600)  # for "speed": seconds per move
     poll_id: str | None = None  # for predict_hold / release / plan: which poll asked
     plan: Plan | None = None  # for "plan": applied to the next showcase game
+    # for "knob": set `knob` to `value` from the next update on, or undo the change `revert_of`
+    knob: str | None = Field(None, max_length=40)
+    value: float | None = Field(None, allow_inf_nan=False)
+    change_id: str | None = Field(None, pattern=CHANGE_ID)
+    source: str | None = Field(None, max_length=120)
+    revert_of: str | None = Field(None, pattern=CHANGE_ID)
 
 
 # --- server -> viewers -----------------------------------------------------------------------------------
@@ -382,7 +424,7 @@ class PollReveal(Payload):
 
 class PollClosed(Payload):
     poll_id: str
-    outcome: Literal["revealed", "applied", "cancelled"]
+    outcome: Literal["revealed", "applied", "cancelled", "awaiting_approval"]  # the last: a challenge
     reason: str | None = None
 
 
@@ -462,6 +504,7 @@ class Snapshot(Payload):
     status: Status | None = None  # the trainer's latest, while it is connected
     training: TrainingGames | None = None  # the latest thumbnails, while the trainer is connected
     server: ServerLoad | None = None
+    knob_changes: list[KnobChange] = []  # this run's recent parameter changes, oldest first
 
 
 # --- viewer -> server ------------------------------------------------------------------------------------
@@ -478,6 +521,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "training_games": TrainingGames,
     "eval": Eval,
     "milestone": Milestone,
+    "knob_change": KnobChange,
     "game_start": GameStart,
     "move": Move,
     "game_end": GameEnd,
@@ -508,6 +552,7 @@ FROM_TRAINER = frozenset(
         "game_end",
         "pending_move",
         "training_games",
+        "knob_change",
     }
 )
 TO_TRAINER = frozenset({"control"})

@@ -42,7 +42,17 @@ def test_made_messages_validate_against_the_schema():
         "t": "control",
         "v": 3,
         "ts": 42,
-        "d": {"action": "speed", "seconds": 1.5, "poll_id": None, "plan": None},
+        "d": {
+            "action": "speed",
+            "seconds": 1.5,
+            "poll_id": None,
+            "plan": None,
+            "knob": None,
+            "value": None,
+            "change_id": None,
+            "source": None,
+            "revert_of": None,
+        },
     }
 
 

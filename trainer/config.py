@@ -183,6 +183,24 @@ class LiveSection(Section):
     """At most one `training_games` message this often (conflated for slow viewers)."""
 
 
+class KnobsSection(Section):
+    """Bounds of what may change while the run goes on (parameter challenges and the control room,
+    trainer/knobs.py): a change outside them is refused with the reason. The run's own starting
+    values must lie inside them."""
+
+    ent_coef: tuple[float, float] = (0.0, 0.05)
+    learning_rate: tuple[float, float] = (1e-5, 3e-3)
+    temperature: tuple[float, float] = (0.0, 2.0)
+
+    @field_validator("ent_coef", "learning_rate", "temperature")
+    @classmethod
+    def _ordered(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        low, high = bounds
+        if not (0 <= low <= high) or high == float("inf"):
+            raise ValueError(f"bounds must be [low, high] with 0 <= low <= high < inf, got {list(bounds)}")
+        return bounds
+
+
 class TrainConfig(Section):
     model: ModelSection = ModelSection()
     env: EnvSection = EnvSection()
@@ -195,9 +213,20 @@ class TrainConfig(Section):
     engines: EnginesSection = EnginesSection()
     run: RunSection = RunSection()
     live: LiveSection = LiveSection()
+    knobs: KnobsSection = KnobsSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
+        for name, value in (
+            ("ent_coef", self.ppo.ent_coef),
+            ("learning_rate", self.ppo.learning_rate),
+            ("temperature", self.live.temperature),
+        ):
+            low, high = getattr(self.knobs, name)
+            if not low <= value <= high:
+                raise ValueError(
+                    f"knobs.{name}: the run starts at {value:g}, outside its bounds [{low:g}, {high:g}]"
+                )
         batch = self.batch_size
         if batch % self.ppo.minibatch_size:
             raise ValueError(

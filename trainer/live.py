@@ -51,6 +51,7 @@ class Live:
         token: str | None = None,
         start_update: int = 0,
         checkpoints: Path | None = None,
+        knobs=None,
     ):
         live = cfg.live
         token = token or os.environ.get(live.token_env, "")
@@ -93,14 +94,26 @@ class Live:
             if live.showcase
             else None
         )
+        self.knobs = knobs  # trainer.knobs.Knobs: parameter challenges, applied by the loop
         self.publisher = Publisher(
             live.server_url,
             token,
             self._hello,
-            on_control=self.showcase.handle if self.showcase else None,
+            on_control=self._on_control,
             on_connect=self.showcase.current_game_messages if self.showcase else None,
             max_events=live.max_queued_events,
         )
+
+    def _on_control(self, control) -> None:
+        """The server's controls (on the publisher's thread): knob changes to the loop's queue,
+        everything else to the showcase."""
+        if control.action == "knob":
+            if self.knobs is None:
+                log.warning("knob change %s ignored: this trainer takes none", control.change_id)
+            else:
+                self.knobs.request(control)
+        elif self.showcase is not None:
+            self.showcase.handle(control)
 
     def _elo_at(self, update: int) -> float | None:
         """The ladder Elo of the latest evaluation at or before `update` (this process's, else the
@@ -290,6 +303,7 @@ class Live:
                 showcase=show.state if show else "stopped",
                 move_interval_s=show.interval_s if show else self.record["config"]["live"]["move_interval_s"],
                 network=self.network,
+                knobs=self.knobs.status() if self.knobs is not None else [],
             ),
         )
 

@@ -32,6 +32,7 @@ from trainer.checkpoint import (
 from trainer.compile import BackgroundCompile, compile_model
 from trainer.config import ConfigError, TrainConfig
 from trainer.evaluate import LadderEval, elo_from_score, network_mover, play_match
+from trainer.knobs import Knobs
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
 from trainer.ppo import PPOSettings, Rollout, lr_at, ppo_update
 from trainer.selfplay import Collector, greedy_mover, random_mover
@@ -269,12 +270,19 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         "start_update": start_update,
         "started_at": started_at,
     }
+    # Parameter challenges and the control room's changes: the values a resumed run had, its history.
+    knobs = Knobs(cfg, saved=data.get("knobs") if data is not None else None)
+    record["knobs"] = {"bounds": {k: list(v) for k, v in knobs.bounds.items()}, "start": dict(knobs.values)}
+    record["knob_changes"] = [c.as_dict() for c in knobs.changes]
     (run_dir / "run.json").write_text(json.dumps(record, indent=2))
     live = None
     if cfg.live.server_url:
         from trainer.live import Live
 
-        live = Live(cfg, model, record, token=token, start_update=start_update, checkpoints=ckpt_dir).start()
+        live = Live(
+            cfg, model, record, token=token, start_update=start_update, checkpoints=ckpt_dir, knobs=knobs
+        ).start()
+        knobs.emit = live.publisher.publish
         if cfg.live.thumbnails:
             from trainer.thumbnails import Thumbnails
 
@@ -292,7 +300,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         minibatch_size=mb,
         clip_coef=cfg.ppo.clip_coef,
         clip_vloss=cfg.ppo.clip_vloss,
-        ent_coef=cfg.ppo.ent_coef,
+        ent_coef=knobs.values["ent_coef"],
         vf_coef=cfg.ppo.vf_coef,
         max_grad_norm=cfg.ppo.max_grad_norm,
         norm_adv=cfg.ppo.norm_adv,
@@ -337,6 +345,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 "rng": rng_state(np_rng),
                 "elo_state": elo_state,
                 "run_id": record["run_id"],
+                "knobs": knobs.state(),
             },
         )
 
@@ -358,8 +367,12 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 if stop:
                     stopped_by = stop.reason or "stop"
                     break
+                if knobs.apply_pending(
+                    update + 1, settings=settings, showcase=live.showcase if live else None, record=record
+                ):
+                    (run_dir / "run.json").write_text(json.dumps(record, indent=2))
                 progress_frac = (update - start_update) / planned if planned else 0.0
-                lr = lr_at(cfg.ppo.lr_schedule, cfg.ppo.learning_rate, progress_frac)
+                lr = lr_at(cfg.ppo.lr_schedule, knobs.values["learning_rate"], progress_frac)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
 
@@ -399,6 +412,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                     if update % cfg.curriculum.pool_refresh_updates == 0:
                         pool.refresh(model)
                 metrics["ppo/lr"] = lr
+                metrics["ppo/ent_coef"] = settings.ent_coef
                 metrics["perf/sps"] = stats.steps / (stats.seconds + update_s)
                 metrics["perf/collect_sps"] = stats.steps / stats.seconds
                 metrics["perf/update_sps"] = stats.steps * settings.update_epochs / update_s

@@ -143,6 +143,10 @@ class Showcase:
                 self._hold_requested = None  # cancelled before the hold was taken
             self._cond.notify_all()
 
+    def set_temperature(self, temperature: float) -> None:
+        """The sampling temperature of the games after this one (a plan's own still wins)."""
+        self._set(temperature=float(temperature))
+
     def set_plan(self, plan: Plan) -> None:
         """Apply `plan` to the next game (a later plan replaces one not yet used)."""
         self._set(_plan=plan)

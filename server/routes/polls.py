@@ -18,9 +18,10 @@ router = APIRouter(tags=["polls"])
 
 class OpenPoll(BaseModel):
     kind: Literal["predict", "strategy"]
-    topic: Literal["opening", "temperature", "opponent"] | None = Field(
-        None, description="strategy polls: what chat chooses for the next game"
+    topic: Literal["opening", "temperature", "opponent", "knob"] | None = Field(
+        None, description="strategy polls: what chat chooses for the next game; 'knob': a parameter challenge"
     )
+    knob: str | None = Field(None, max_length=40, description="a challenge's knob (GET /api/knobs)")
     window_s: float | None = Field(None, gt=0, le=1800, description="voting time (default from settings)")
 
 
@@ -63,8 +64,26 @@ async def open_poll(body: OpenPoll, s: Annotated[object, Depends(require_admin)]
     if body.kind == "predict":
         return await _engine_call(s.polls.open_predict(body.window_s))
     if body.topic is None:
-        raise HTTPException(422, "a strategy poll needs a topic: 'opening', 'temperature' or 'opponent'")
+        raise HTTPException(
+            422, "a strategy poll needs a topic: 'opening', 'temperature', 'opponent' or 'knob'"
+        )
+    if body.topic == "knob":
+        if body.knob is None:
+            raise HTTPException(422, "a parameter challenge needs a knob (GET /api/knobs lists them)")
+        return await _engine_call(s.polls.open_challenge(body.knob, body.window_s))
     return await _engine_call(s.polls.open_strategy(body.topic, body.window_s))
+
+
+@router.post("/api/polls/current/approve")
+async def approve_challenge(s: Annotated[object, Depends(require_admin)]) -> dict:
+    """Accept chat's choice in a parameter challenge: sent to the trainer for its next update."""
+    return await _engine_call(s.polls.approve())
+
+
+@router.post("/api/polls/current/reject")
+async def reject_challenge(s: Annotated[object, Depends(require_admin)]) -> dict:
+    """Turn chat's choice down: nothing changes."""
+    return await _engine_call(s.polls.reject())
 
 
 @router.post("/api/polls/current/close")

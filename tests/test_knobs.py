@@ -1,0 +1,229 @@
+"""Parameter challenges on the trainer's side: bounds, the change reaching the optimiser at the next
+update, the run record, the milestone, a revert, and a resume that keeps the knobs."""
+
+import json
+import threading
+import time
+
+import pytest
+import torch
+from fake_server import FakeServer, free_port
+
+from showcase_core.protocol import Control, make
+from trainer.config import ConfigError, load_config
+from trainer.knobs import Knobs
+from trainer.loop import train
+
+
+class Emitted(list):
+    def __call__(self, t, payload):
+        self.append((t, payload))
+
+
+def test_a_change_outside_the_bounds_is_refused_with_the_reason():
+    cfg = load_config(None, ["knobs.ent_coef=[0.0, 0.05]"])
+    out = Emitted()
+    knobs = Knobs(cfg, emit=out)
+    reason = knobs.request(Control(action="knob", knob="ent_coef", value=0.2, change_id="c1", source="chat"))
+    assert reason == "entropy coefficient 0.2 is outside the run's bounds [0, 0.05] (config [knobs])"
+    assert knobs.request(Control(action="knob", knob="gamma", value=0.9, change_id="c2")).startswith(
+        "unknown knob 'gamma'"
+    )
+    assert knobs.request(Control(action="knob", revert_of="nothing", change_id="c3")) == (
+        "no applied change 'nothing' to revert"
+    )
+    assert knobs.request(Control(action="knob", knob="ent_coef", change_id="c4")) == (
+        "a knob change needs a knob and a value"
+    )
+    assert [(t, p.status, p.change_id) for t, p in out] == [
+        ("knob_change", "refused", "c1"),
+        ("knob_change", "refused", "c2"),
+        ("knob_change", "refused", "c3"),
+        ("knob_change", "refused", "c4"),
+    ]
+    assert knobs.apply_pending(1) == [] and knobs.values["ent_coef"] == cfg.ppo.ent_coef  # nothing applied
+
+
+def test_changes_wait_for_the_next_update_apply_in_order_and_revert():
+    cfg = load_config(None, [])
+    out = Emitted()
+    knobs = Knobs(cfg, emit=out)
+    assert (
+        knobs.request(Control(action="knob", knob="ent_coef", value=0.02, change_id="a", source="chat"))
+        is None
+    )
+    assert knobs.request(Control(action="knob", knob="ent_coef", value=0.03, change_id="b")) is None
+    assert knobs.values["ent_coef"] == 0.01 and out == []  # queued, not applied
+
+    class Settings:
+        ent_coef = 0.01
+
+    class Show:
+        temperature = None
+
+        def set_temperature(self, t):
+            self.temperature = t
+
+    settings, record = Settings(), {}
+    done = knobs.apply_pending(7, settings=settings, showcase=Show(), record=record)
+    assert [(c.change_id, c.old, c.new, c.update) for c in done] == [
+        ("a", 0.01, 0.02, 7),
+        ("b", 0.02, 0.03, 7),
+    ]
+    assert settings.ent_coef == 0.03
+    assert [c["change_id"] for c in record["knob_changes"]] == ["a", "b"]
+    milestones = [p for t, p in out if t == "milestone"]
+    assert [m.kind for m in milestones] == ["knob_change", "knob_change"]
+    assert milestones[0].title == "chat changed the entropy coefficient: 0.01 -> 0.02"
+    # A revert restores the value the change replaced.
+    assert knobs.request(Control(action="knob", revert_of="b", change_id="r")) is None
+    show = Show()
+    (undo,) = knobs.apply_pending(9, settings=settings, showcase=show)
+    assert (undo.knob, undo.old, undo.new, undo.revert_of) == ("ent_coef", 0.03, 0.02, "b")
+    assert settings.ent_coef == 0.02 and show.temperature == cfg.live.temperature
+    # A checkpoint's state gives the same knobs back.
+    again = Knobs(cfg, saved=knobs.state())
+    assert again.values == knobs.values and [c.change_id for c in again.changes] == ["a", "b", "r"]
+
+
+def test_a_run_must_start_inside_its_bounds():
+    with pytest.raises(
+        ConfigError, match=r"knobs.ent_coef: the run starts at 0.2, outside its bounds \[0, 0.05\]"
+    ):
+        load_config(None, ["ppo.ent_coef=0.2"])
+    with pytest.raises(ConfigError, match=r"knobs\.learning_rate"):
+        load_config(None, ["knobs.learning_rate=[0.01, 0.001]"])
+
+
+def small(tmp_path, port, updates):
+    return load_config(
+        None,
+        [
+            f"run.run_dir='{tmp_path / 'run'}'",
+            f"run.updates={updates}",
+            "compile.mode='off'",
+            "run.threads=1",
+            "model.preset='custom'",
+            "model.depth=1",
+            "model.width=8",
+            "model.value_hidden=8",
+            "env.num_envs=8",
+            "env.max_plies=30",
+            "ppo.num_steps=8",
+            "ppo.minibatch_size=32",
+            "eval.every_updates=0",
+            "curriculum.random_opponent_envs=0",
+            f"live.server_url='ws://127.0.0.1:{port}/ws/trainer'",
+            "live.move_interval_s=0.05",
+            "live.thumbnails=0",
+        ],
+    )
+
+
+def control(**fields):
+    return make("control", Control(action="knob", **fields), seq=0)
+
+
+def wait_for(server, seen, predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        envelope, payload = server.take(timeout=max(0.1, deadline - time.monotonic()))
+        seen.append((envelope.t, payload))
+        if predicate(envelope.t, payload):
+            return payload
+    raise AssertionError("timed out")
+
+
+def drain(server):
+    out = []
+    while not server.received.empty():
+        envelope, payload = server.received.get_nowait()
+        out.append((envelope.t, payload))
+    return out
+
+
+def test_a_change_reaches_the_optimiser_at_the_next_update_and_a_revert_restores_it(tmp_path):
+    port = free_port()
+    server = FakeServer(port).start()
+    cfg = small(tmp_path, port, updates=40)
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(r=train(cfg, token="tok")), daemon=True)
+    runner.start()
+    seen = []
+    try:
+        wait_for(server, seen, lambda t, p: t == "metrics")
+        server.send(control(knob="learning_rate", value=0.0005, change_id="lr1", source="control room"))
+        server.send(control(knob="ent_coef", value=0.5, change_id="bad", source="chat challenge"))
+        answers = {}
+        wait_for(server, seen, lambda t, p: t == "knob_change" and answers.update({p.change_id: p}) is None
+                 and {"lr1", "bad"} <= set(answers))  # fmt: skip
+        applied, refused = answers["lr1"], answers["bad"]
+        server.send(control(revert_of="lr1", change_id="undo"))
+        undone = wait_for(server, seen, lambda t, p: t == "knob_change" and p.change_id == "undo")
+        runner.join(120)
+    finally:
+        server.stop()
+    seen += drain(server)
+    assert not runner.is_alive() and result["r"].updates == 40
+    assert refused.status == "refused" and "outside the run's bounds" in refused.reason
+    assert applied.status == "applied" and (applied.old, applied.new) == (cfg.ppo.learning_rate, 0.0005)
+    assert undone.status == "applied" and undone.revert_of == "lr1" and undone.new == cfg.ppo.learning_rate
+    assert applied.update < undone.update
+    # The optimiser's learning rate per update, as the loop set it: the old value, the new one from
+    # the update the change names, the old one again from the revert's.
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lrs = {line["update"]: line["ppo/lr"] for line in lines}
+    for update, lr in lrs.items():
+        expected = 0.0005 if applied.update <= update < undone.update else cfg.ppo.learning_rate
+        assert lr == pytest.approx(expected), update
+    assert all(line["ppo/ent_coef"] == cfg.ppo.ent_coef for line in lines)  # the refused one never applied
+    # Recorded: the run record, a milestone, the checkpoint (the optimiser's own state included).
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [c["change_id"] for c in record["knob_changes"]] == ["lr1", "undo"]
+    milestones = [p for t, p in seen if t == "milestone" and p.kind == "knob_change"]
+    assert [m.value for m in milestones] == [0.0005, cfg.ppo.learning_rate]
+    data = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)
+    assert data["knobs"]["values"]["learning_rate"] == cfg.ppo.learning_rate
+    assert data["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cfg.ppo.learning_rate)
+    statuses = [p for t, p in seen if t == "status" and p.knobs]
+    assert statuses and {k.name for k in statuses[-1].knobs} == {"ent_coef", "learning_rate", "temperature"}
+
+
+def test_a_resumed_run_keeps_its_knobs(tmp_path):
+    port = free_port()
+    server = FakeServer(port).start()
+    cfg = small(tmp_path, port, updates=30)
+    runner = threading.Thread(target=lambda: train(cfg, token="tok"), daemon=True)
+    runner.start()
+    seen = []
+    try:
+        wait_for(server, seen, lambda t, p: t == "metrics")
+        server.send(control(knob="ent_coef", value=0.04, change_id="e1"))
+        wait_for(server, seen, lambda t, p: t == "knob_change" and p.change_id == "e1")
+        runner.join(120)
+    finally:
+        server.stop()
+    resumed = load_config(None, [f"run.run_dir='{tmp_path / 'run'}'", "run.updates=2", *small_overrides()])
+    train(resumed, resume=True)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["update"] for line in lines] == list(range(1, 33))
+    assert lines[-1]["ppo/ent_coef"] == 0.04 and lines[-2]["ppo/ent_coef"] == 0.04
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [c["change_id"] for c in record["knob_changes"]] == ["e1"] and record["start_update"] == 30
+
+
+def small_overrides():
+    return [
+        "compile.mode='off'",
+        "run.threads=1",
+        "model.preset='custom'",
+        "model.depth=1",
+        "model.width=8",
+        "model.value_hidden=8",
+        "env.num_envs=8",
+        "env.max_plies=30",
+        "ppo.num_steps=8",
+        "ppo.minibatch_size=32",
+        "eval.every_updates=0",
+        "curriculum.random_opponent_envs=0",
+    ]
