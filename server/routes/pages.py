@@ -45,6 +45,7 @@ WIDGET_PAGES: dict[str, tuple[str, list[str], bool]] = {
     "legend": ("piece legend", [f"{_CSS}legend.css"], False),
     "training": ("training games", [f"{_CSS}training.css"], True),
     "scorecard": ("match scorecard", [f"{_CSS}scorecard.css"], True),
+    "knobs": ("learning knobs", [f"{_CSS}knobs.css"], True),
 }
 WIDGETS = tuple(WIDGET_PAGES)
 LAYOUTS = ("classic", "board-left", "board-right", "compact")  # the composite's ?layout= presets
@@ -67,7 +68,7 @@ def _page(request: Request, template: str, script: str, styles: list[str], snaps
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
 async def control_room(request: Request, s: Annotated[object, Depends(services)]):
     """The streamer's control room: every widget, the showcase and poll controls, local chat."""
-    styles = [*_WIDGET_CSS, f"{_CSS}scorecard.css", f"{_CSS}control.css"]
+    styles = [*_WIDGET_CSS, f"{_CSS}scorecard.css", f"{_CSS}knobs.css", f"{_CSS}control.css"]
     return _page(request, "control.html", "control", styles, first_snapshot(s))
 
 

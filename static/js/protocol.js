@@ -9,6 +9,7 @@ export const T = Object.freeze({
   TRAINING_GAMES: "training_games",
   EVAL: "eval",
   MILESTONE: "milestone",
+  KNOB_CHANGE: "knob_change",
   GAME_START: "game_start",
   MOVE: "move",
   GAME_END: "game_end",

@@ -9,6 +9,7 @@ import { createProgress } from "../widgets/progress.js";
 import { createPoll } from "../widgets/poll.js";
 import { createLeaderboard } from "../widgets/leaderboard.js";
 import { createScorecard } from "../widgets/scorecard.js";
+import { createKnobs } from "../widgets/knobs.js";
 
 const KEY = "shogi-showcase-admin-token";
 const $ = (id) => document.getElementById(id);
@@ -121,6 +122,18 @@ function wire() {
     if (!opponent) { log("no opponent chosen: the trainer lists them once it is connected", true); return; }
     call("POST", "/api/matches", { opponent }, `match against ${event.target.opponent.selectedOptions[0].textContent}`);
   });
+  $("knob-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    if (!form.knob.value || form.value.value === "") { log("choose a knob and a value", true); return; }
+    call("POST", "/api/knobs", { knob: form.knob.value, value: Number(form.value.value) },
+      `${form.knob.selectedOptions[0].textContent}: set ${form.value.value}`);
+  });
+  $("knob-challenge").addEventListener("click", () => {
+    const knob = $("knob-name").value;
+    if (!knob) { log("no knob chosen: the trainer lists them once it is connected", true); return; }
+    call("POST", "/api/polls", { kind: "strategy", topic: "knob", knob }, `challenge chat on ${knob}`);
+  });
   $("chat-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
@@ -151,6 +164,40 @@ function matchChoices() {
   return {
     fromSnapshot(metrics, snapshot) { if (snapshot.status) fill(snapshot.status.opponents || []); },
     onStatus(d) { fill(d.opponents || []); },
+  };
+}
+
+/** The knobs the trainer offers (each status), as the knob form's choices with their bounds. */
+function knobChoices() {
+  const select = $("knob-name");
+  const input = $("knob-value");
+  let shown = "";
+  let offered = [];
+  const bounds = () => {
+    const k = offered.find((o) => o.name === select.value);
+    input.min = k ? String(k.low) : "";
+    input.max = k ? String(k.high) : "";
+    input.placeholder = k ? `now ${k.value}` : "";
+  };
+  select.addEventListener("change", bounds);
+  const fill = (knobs) => {
+    offered = knobs;
+    const key = knobs.map((k) => `${k.name}:${k.value}:${k.low}:${k.high}`).join("|");
+    if (key === shown) return;
+    shown = key;
+    const keep = select.value;
+    select.replaceChildren(...knobs.map((k) => {
+      const option = document.createElement("option");
+      option.value = k.name;
+      option.textContent = `${k.label} (${k.low} to ${k.high})`;
+      return option;
+    }));
+    if (knobs.some((k) => k.name === keep)) select.value = keep;
+    bounds();
+  };
+  return {
+    fromSnapshot(metrics, snapshot) { if (snapshot.status) fill(snapshot.status.knobs || []); },
+    onStatus(d) { fill(d.knobs || []); },
   };
 }
 
@@ -208,6 +255,10 @@ runPage([
   createPoll($("poll-widget")),
   createLeaderboard($("leaderboard-widget")),
   createScorecard($("scorecard-widget")),
+  createKnobs($("knobs-widget"), {
+    onRevert: (changeId) => call("POST", "/api/knobs/revert", { change_id: changeId }, `revert change ${changeId}`),
+  }),
   trainerLine(),
   matchChoices(),
+  knobChoices(),
 ]);

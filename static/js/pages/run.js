@@ -4,7 +4,7 @@
 // playMove(move), onGameEnd(end) (the showcase game's), fromSnapshot(metrics, snapshot),
 // onMetrics(metrics), onEval(evaluation), onMilestone(milestone), onTrainerStatus(status),
 // onPollOpen / onPollTally / onPollReveal / onPollClosed(poll), onChat(highlight),
-// onLeaderboard(board), onStatus(trainer status), onServerLoad(load), onTraining(thumbnails), onAnalysis(analysis) (the engine's judgement of a
+// onLeaderboard(board), onStatus(trainer status), onKnobChange(change), onServerLoad(load), onTraining(thumbnails), onAnalysis(analysis) (the engine's judgement of a
 // move of the showcase game), onEngineState(state) and setVisible(visible).
 import { connectFeed } from "../socket.js";
 import { T } from "../protocol.js";
@@ -22,6 +22,7 @@ const HANDLERS = {
   [T.CHAT_HIGHLIGHT]: "onChat",
   [T.LEADERBOARD]: "onLeaderboard",
   [T.ENGINE_STATE]: "onEngineState",
+  [T.KNOB_CHANGE]: "onKnobChange",
 };
 
 export function runPage(widgets) {

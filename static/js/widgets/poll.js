@@ -52,6 +52,15 @@ function describe(s) {
   };
 }
 
+/** The line under a closed poll: why it was cancelled, or where a parameter challenge stands. */
+export function statusLine(closed, approved = false) {
+  if (!closed) return "";
+  if (closed.outcome === "cancelled") return `Poll cancelled${closed.reason ? `: ${closed.reason}` : ""}`;
+  if (closed.outcome === "awaiting_approval") return `Chat chose ${closed.reason}: waiting for the streamer's approval`;
+  if (approved) return `Approved by the streamer: ${closed.reason}, from the AI's next training update`;
+  return "";
+}
+
 export function createPoll(root) {
   root.classList.add("poll-widget");
   root.innerHTML = MARKUP;
@@ -60,7 +69,7 @@ export function createPoll(root) {
   const revealRows = [...root.querySelectorAll(".reveal tr[hidden]")];
   const chatRows = [...root.querySelectorAll(".chat li")];
   const caption = createCaption(root);
-  const state = { poll: null, tally: null, reveal: null, closed: null, chat: [], visible: true };
+  const state = { poll: null, tally: null, reveal: null, closed: null, approved: false, chat: [], visible: true };
   let scheduled = false;
   let ticking = null;
 
@@ -134,8 +143,7 @@ export function createPoll(root) {
     drawBars();
     drawReveal();
     const closed = state.closed;
-    $(".status").textContent = closed && closed.outcome === "cancelled"
-      ? `Poll cancelled${closed.reason ? `: ${closed.reason}` : ""}` : "";
+    $(".status").textContent = statusLine(closed, state.approved);
     chatRows.forEach((li, i) => {
       const c = state.chat[i];
       li.hidden = !c;
@@ -200,6 +208,7 @@ export function createPoll(root) {
     },
     onPollClosed(d) {
       if (!state.poll || d.poll_id !== state.poll.poll_id) return;
+      state.approved = d.outcome === "applied" && state.closed !== null && state.closed.outcome === "awaiting_approval";
       state.closed = d;
       if (d.outcome === "cancelled") { state.poll = null; state.tally = null; state.reveal = null; }
       // A revealed or applied poll stays on screen until the next one opens.

@@ -1,8 +1,8 @@
-import { scheduleDraw } from "../frame.js";
 // Scorecard: the showcase match on now (both players, their ladder Elo) and this run's head-to-head
 // record against every opponent the AI has played a match against, read from the archive
 // (GET /api/matches) at the start and after each match game. Names and figures are the trainer's
 // and the ladder's; without a match it says the AI is playing itself.
+import { scheduleDraw } from "../frame.js";
 const ROW = `<tr hidden><td class="sc-who"></td><td class="sc-elo"></td><td class="sc-w"></td><td class="sc-d"></td><td class="sc-l"></td></tr>`;
 const MARKUP = `
 <div class="sc-head">Matches this run</div>
