@@ -270,7 +270,7 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
     const color = turn === "b" ? "sente" : "gote";
     const last = state.lastUsi;
     ground.set({
-      sfen: { board, hands: hands === "-" ? "" : hands },
+      sfen: { board, hands: hands || "-" },  // "-" clears the hands (an empty string would keep the old ones)
       turnColor: color,
       lastDests: last ? (last[1] === "*" ? [last.slice(2, 4)] : [last.slice(0, 2), last.slice(2, 4)]) : [],
     });
