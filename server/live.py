@@ -26,6 +26,7 @@ class LiveState:
         self.training: dict | None = None  # the latest training_games (thumbnails)
         self.analyses: dict[int, dict] = {}  # ply -> the engine's judgement, for the current game
         self.knob_changes: deque[dict] = deque(maxlen=50)  # this run's parameter changes (knob_change)
+        self.gae_traces: deque[dict] = deque(maxlen=5)  # the newest traced training games (/api/gae)
 
     def trainer_status(self) -> dict:
         return {
@@ -65,6 +66,8 @@ class LiveState:
             self.milestones.append(d)
         elif t == "knob_change":
             self.knob_changes.append(d)
+        elif t == "gae_trace":
+            self.gae_traces.append(d)
 
     def add_analysis(self, d: dict) -> None:
         if self.game is not None and d["game_id"] == self.game["game_id"]:

@@ -168,6 +168,49 @@ class KnobChange(Payload):
     revert_of: str | None = Field(None, pattern=CHANGE_ID)
 
 
+class GaeRow(Payload):
+    """One ply of a traced training game, as PPO's update saw it (trainer/gae_trace.py)."""
+
+    ply: int = Field(ge=1)
+    usi: str = Field(max_length=8)
+    mover: Literal["black", "white"]
+    sfen: str = Field(max_length=200)  # the position before the move
+    update: int = Field(ge=1)  # the update whose rollout held this ply
+    step: int = Field(ge=0)  # its step in that rollout
+    reward: float  # the game's result at the last ply plus the shaping, from the mover's view
+    potential: float  # phi(s_t), the mover's material potential (0 without shaping)
+    next_potential: float  # phi(s_t+1) from whoever moves there
+    value: float  # V(s_t), the value head's (shaped) estimate the rollout stored
+    next_value: float  # V(s_t+1) from whoever moves there (0 at the end of the game)
+    next_sign: float  # -1: the opponent moves next, so V(s_t+1) enters negated
+    terminated: bool
+    truncated: bool
+    segment_end: bool  # the rollout ended here: GAE restarts from the bootstrapped value
+    delta: float  # r_t + gamma * sign * V(s_t+1) * (1 - terminated) - V(s_t)
+    advantage: float  # GAE, before the minibatch normalisation
+    #: the value target, advantage + V(s_t)
+    return_: float = Field(alias="return")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class GaeTrace(Payload):
+    """A finished self-play training game with every ply's GAE numbers (`gae_trace`)."""
+
+    trace_id: str = Field(pattern=CHANGE_ID)
+    env: int = Field(ge=0)  # the self-play env (the rollout's column) it was played in
+    start_sfen: str = Field(max_length=200)
+    final_sfen: str = Field(max_length=200)
+    result: Literal["black", "white", "draw"]
+    reason: str = Field(max_length=40)
+    plies: int = Field(ge=1)
+    first_update: int = Field(ge=1)
+    last_update: int = Field(ge=1)
+    gamma: float = Field(gt=0, le=1)
+    gae_lambda: float = Field(ge=0, le=1)
+    rows: list[GaeRow] = Field(max_length=10_000)
+
+
 class Status(Payload):
     state: Literal["starting", "training", "evaluating", "stopping"]
     # What the training loop is doing right now (None before the first update starts).
@@ -522,6 +565,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "eval": Eval,
     "milestone": Milestone,
     "knob_change": KnobChange,
+    "gae_trace": GaeTrace,
     "game_start": GameStart,
     "move": Move,
     "game_end": GameEnd,
@@ -553,6 +597,7 @@ FROM_TRAINER = frozenset(
         "pending_move",
         "training_games",
         "knob_change",
+        "gae_trace",
     }
 )
 TO_TRAINER = frozenset({"control"})

@@ -181,6 +181,9 @@ class LiveSection(Section):
     game the trainer plays; 0 = none."""
     thumbnails_every_s: float = Field(2.0, ge=0.5, le=600)
     """At most one `training_games` message this often (conflated for slow viewers)."""
+    gae_trace: bool = True
+    """Follow one self-play game at a time through its rollouts and publish its per-ply GAE numbers
+    when it ends (`gae_trace`, the /gae page; also `gae/` in the run directory)."""
 
 
 class KnobsSection(Section):

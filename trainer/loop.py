@@ -294,6 +294,17 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
             )
             collector.watch = live.thumbnails.on_step
 
+    gae_trace = None
+    if live is not None and cfg.live.gae_trace:
+        from trainer.gae_trace import GaeTrace
+
+        gae_trace = GaeTrace(
+            collector,
+            gamma=cfg.ppo.gamma,
+            gae_lambda=cfg.ppo.gae_lambda,
+            emit=live.publisher.publish,
+            out_dir=run_dir / "gae",
+        )
     infer, train_fwd = compiled.infer_forward, compiled.train_forward
     settings = PPOSettings(
         update_epochs=cfg.ppo.update_epochs,
@@ -387,6 +398,8 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 advantages, returns = rollout.advantages(
                     cfg.ppo.gamma, cfg.ppo.gae_lambda, exact_potential=cfg.reward.value_target == "result"
                 )
+                if gae_trace is not None:
+                    gae_trace.after_gae(update + 1, rollout, advantages, returns, stats.episodes)
                 model.train()
                 doing("updating")
                 t_update = time.perf_counter()

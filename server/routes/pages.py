@@ -105,6 +105,17 @@ async def about_page(request: Request):
     return _page(request, "about.html", "about", [f"{_CSS}about.css"])
 
 
+@router.get("/gae", include_in_schema=False, response_class=HTMLResponse)
+async def gae_page(request: Request):
+    """GAE step by step: a traced training game, per ply the numbers PPO's update saw (`/api/gae`)."""
+    return _page(
+        request,
+        "gae.html",
+        "gae",
+        [_UPLOT, f"{_CSS}board.css", f"{_CSS}replay.css", f"{_CSS}gae.css"],
+    )
+
+
 @router.get("/replays", include_in_schema=False, response_class=HTMLResponse)
 async def replays_page(request: Request):
     """The archive: every recorded game, filtered and paged; each links to its replay."""

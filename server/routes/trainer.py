@@ -108,6 +108,8 @@ async def trainer_link(ws: WebSocket) -> None:
                 s.report_error(f"store {envelope.t}: {exc!r}")
             if envelope.t == "game_start" and d["kind"] != "showcase":
                 archive_only.add(d["game_id"])
+            if envelope.t == "gae_trace":
+                continue  # large and for one page: served by /api/gae, not pushed to every viewer
             if envelope.t in SECRET:
                 await s.polls.on_trainer_message(envelope.t, d)  # held for the poll, never published
                 continue
