@@ -70,6 +70,31 @@ class Maps(Payload):
     policy_mass: Map81  # policy probability summed by destination square
 
 
+class BlockStats(Payload):
+    """One residual block for the current move: how strongly it fired and what its SE gates did."""
+
+    act_mean: float = Field(ge=0)  # mean |activation| after the gate, over channels and squares
+    act_max: float = Field(ge=0)
+    gate_mean: float | None = Field(None, ge=0, le=1)  # SE gates (sigmoid, one per channel); None without SE
+    gate_min: float | None = Field(None, ge=0, le=1)
+    gate_max: float | None = Field(None, ge=0, le=1)
+    gates_open: float | None = Field(None, ge=0, le=1)  # share of channels with a gate above 0.5
+    top_channels: list[int] = Field([], max_length=3)  # the channels with the widest-open gates
+
+
+class Network(Payload):
+    """The network as a live diagram for one move: its shape, the stem, each block, the heads' outputs."""
+
+    kind: str = Field(max_length=40)
+    planes: int = Field(ge=1)  # input planes
+    width: int = Field(ge=1)  # channels in the tower
+    stem_act_mean: float | None = Field(None, ge=0)
+    blocks: list[BlockStats] = Field(max_length=64)
+    legal_moves: int = Field(ge=0)
+    policy_entropy: float = Field(ge=0)  # nats, over the legal moves
+    top_prob: Prob
+
+
 class Insight(Payload):
     top: list[TopMove] = Field(max_length=5)
     # The expected game result from the side to move's view: the value head plus the material
@@ -80,6 +105,7 @@ class Insight(Payload):
     maps: Maps
     phase: Literal["opening", "middlegame", "endgame"]
     think_ms: float = Field(ge=0.0)
+    network: Network | None = None  # what each part of the network did for this move
 
 
 class InsightSummary(Payload):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from showcase_core.shogi.actions import legal_mask
 from showcase_core.shogi.features import N_PLANES, observe
 from showcase_core.shogi.game import Game
 from trainer.insight import analyse, game_phase
@@ -108,3 +109,35 @@ def test_value_and_black_win_agree_and_phase_rule():
     assert game_phase(Game(ASYMMETRIC)) == "middlegame"
     assert game_phase(Game("4k4/9/9/9/9/9/9/9/4K4 b RB 1")) == "endgame"
     assert analyse(model, Game()).insight.think_ms > 0
+
+
+def test_the_network_diagram_numbers_come_from_the_same_forward_pass(model):
+    game = Game()
+    game.push_usi("7g7f")
+    net = analyse(model, game).insight.network
+    obs = torch.from_numpy(observe(game))[None]
+    with torch.no_grad():
+        _, seen = model.trunk(obs, insight=True)
+        logits = model(obs, torch.from_numpy(legal_mask(game))[None])[0][0]
+    assert (net.kind, net.planes, net.width, len(net.blocks)) == (
+        "restower",
+        N_PLANES,
+        model.args.width,
+        model.args.depth,
+    )
+    assert net.stem_act_mean == pytest.approx(float(seen.stem.abs().mean()), rel=1e-5)
+    for block, gate, h in zip(net.blocks, seen.gates, seen.activations, strict=True):
+        assert block.act_mean == pytest.approx(float(h.abs().mean()), rel=1e-5)
+        assert block.act_max == pytest.approx(float(h.abs().max()), rel=1e-5)
+        g = gate[0]
+        assert (block.gate_min, block.gate_max) == (
+            pytest.approx(float(g.min())),
+            pytest.approx(float(g.max())),
+        )
+        assert block.gates_open == pytest.approx(float((g > 0.5).float().mean()))
+        assert block.top_channels == g.topk(3).indices.tolist()
+    probs = torch.softmax(logits, -1)
+    assert net.legal_moves == len(game.legal_moves())
+    assert net.top_prob == pytest.approx(float(probs.max()), rel=1e-5)
+    p = probs[probs > 0]
+    assert net.policy_entropy == pytest.approx(float(-(p * p.log()).sum()), rel=1e-4)

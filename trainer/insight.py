@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from showcase_core.protocol import Insight, Maps, TopMove
+from showcase_core.protocol import BlockStats, Insight, Maps, Network, TopMove
 from showcase_core.shogi.actions import DROP_BASE, N_ACTIONS, N_DROP_PIECES, legal_mask, moves_to_actions
 from showcase_core.shogi.features import observe
 from showcase_core.shogi.game import WHITE, Game
@@ -128,6 +128,7 @@ def analyse(
         from trainer.selfplay import potential as phi  # the same potential the collector shaped with
 
         v = head + potential * float(phi(obs.detach().cpu().numpy(), material_cap)[0])
+    network = _network(model, obs.shape[1], h, seen, probs, int(mask.sum()))
     maps = Maps(
         se_attention=[_unit(m) for m in se_maps],
         se_attention_mean=_unit(np.mean([m / m.max() if m.max() > 0 else m for m in se_maps], axis=0))
@@ -145,8 +146,38 @@ def analyse(
         maps=maps,
         phase=game_phase(game),
         think_ms=(time.perf_counter() - start) * 1000.0,
+        network=network,
     )
     return Analysis(insight, logits, probs)
+
+
+def _network(model, planes: int, h: torch.Tensor, seen, probs: torch.Tensor, legal: int) -> Network:
+    """Per block: mean and max |activation|, and the SE gates' spread (from the same forward pass)."""
+    blocks = []
+    for i, gate in enumerate(seen.gates):
+        a = h[i].abs()
+        stats = {"act_mean": float(a.mean()), "act_max": float(a.max())}
+        if gate is not None:
+            g = gate[0].detach().float().cpu()
+            stats.update(
+                gate_mean=float(g.mean()),
+                gate_min=float(g.min()),
+                gate_max=float(g.max()),
+                gates_open=float((g > 0.5).float().mean()),
+                top_channels=g.topk(min(3, g.numel())).indices.tolist(),
+            )
+        blocks.append(BlockStats(**stats))
+    p = probs[probs > 0]
+    return Network(
+        kind=model.args.kind,
+        planes=planes,
+        width=h.shape[1],
+        stem_act_mean=float(seen.stem.detach().abs().mean()) if seen.stem is not None else None,
+        blocks=blocks,
+        legal_moves=legal,
+        policy_entropy=max(0.0, float(-(p * p.log()).sum())),
+        top_prob=float(probs.max()),
+    )
 
 
 def _destinations() -> np.ndarray:

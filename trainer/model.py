@@ -79,6 +79,7 @@ class Insight(NamedTuple):
 
     gates: list[torch.Tensor | None]
     activations: list[torch.Tensor]
+    stem: torch.Tensor | None = None  # the stem's output (B, C, 9, 9), where there is a stem
 
 
 def norm(channels: int) -> nn.GroupNorm:
@@ -260,6 +261,7 @@ class ActorCriticResTower(ActorCriticBase):
 
     def trunk(self, obs: torch.Tensor, insight: bool = False) -> tuple[torch.Tensor, Insight | None]:
         x = self.stem(obs)  # (B, W, 9, 9)
+        stem = x
         gates: list[torch.Tensor | None] = []
         acts: list[torch.Tensor] = []
         for block in self.blocks:
@@ -267,7 +269,7 @@ class ActorCriticResTower(ActorCriticBase):
             if insight:
                 gates.append(gate)
                 acts.append(h)
-        return x, (Insight(gates, acts) if insight else None)
+        return x, (Insight(gates, acts, stem) if insight else None)
 
 
 class ActorCritic(ActorCriticBase):

@@ -46,6 +46,7 @@ WIDGET_PAGES: dict[str, tuple[str, list[str], bool]] = {
     "training": ("training games", [f"{_CSS}training.css"], True),
     "scorecard": ("match scorecard", [f"{_CSS}scorecard.css"], True),
     "knobs": ("learning knobs", [f"{_CSS}knobs.css"], True),
+    "network": ("the network, live", [f"{_CSS}network.css"], True),
 }
 WIDGETS = tuple(WIDGET_PAGES)
 LAYOUTS = ("classic", "board-left", "board-right", "compact")  # the composite's ?layout= presets

@@ -16,6 +16,7 @@ const WIDGETS = {
   training: ["training games", async (root) => (await import("../widgets/training.js")).createTraining(root)],
   scorecard: ["match scorecard", async (root) => (await import("../widgets/scorecard.js")).createScorecard(root)],
   legend: ["piece legend", async (root) => (await import("../widgets/legend.js")).createLegend(root)],
+  network: ["the network, live", async (root) => (await import("../widgets/network.js")).createNetwork(root)],
   knobs: ["learning knobs", async (root) => (await import("../widgets/knobs.js")).createKnobs(root)],
   status: ["status strip", async (root) => (await import("../widgets/status.js")).createStatus(root)],
 };
