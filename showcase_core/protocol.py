@@ -118,6 +118,7 @@ class InsightSummary(Payload):
     value_head: float | None = Field(None, ge=-2.0, le=2.0)
     phase: Literal["opening", "middlegame", "endgame"]
     think_ms: float = Field(ge=0.0)
+    network: Network | None = None
 
 
 # --- trainer -> server -----------------------------------------------------------------------------------
