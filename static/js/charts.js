@@ -23,3 +23,19 @@ export function rationed(plot, minMs = 250) {
     else timer = setTimeout(() => scheduleDraw(flush), wait);
   };
 }
+
+/** A uPlot draw hook: a vertical line in `colour` at the x value `at()` returns (the scrubbed ply). */
+export function xMarker(colour, at) {
+  return (u) => {
+    const x = u.valToPos(at(), "x", true);
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = 2 * devicePixelRatio;
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+    ctx.restore();
+  };
+}

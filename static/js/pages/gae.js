@@ -7,6 +7,7 @@ import { createBoard } from "../widgets/board.js";
 import { axis } from "../params.js";
 import { fetchJson } from "../archive.js";
 import { scheduleDraw } from "../frame.js";
+import { xMarker } from "../charts.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { trace: null, index: 0, drawn: null };
@@ -96,18 +97,8 @@ function goTo(index) {
 
 function buildChart(trace) {
   const xs = trace.rows.map((r) => r.ply);
-  const marker = (u) => {
-    const x = u.valToPos(trace.rows[state.drawn ?? 0].ply, "x", true);
-    const ctx = u.ctx;
-    ctx.save();
-    ctx.strokeStyle = "#e0604f";
-    ctx.lineWidth = 2 * devicePixelRatio;
-    ctx.beginPath();
-    ctx.moveTo(x, u.bbox.top);
-    ctx.lineTo(x, u.bbox.top + u.bbox.height);
-    ctx.stroke();
-    ctx.restore();
-  };
+  const colour = getComputedStyle(document.documentElement).getPropertyValue("--played").trim();
+  const marker = xMarker(colour, () => trace.rows[state.drawn ?? 0].ply);  // the ply on the board
   plot = new uPlot(
     {
       width: 720, height: 240, cursor: { y: false, drag: { x: false } },

@@ -8,6 +8,7 @@ import { createMoves } from "../widgets/moves.js";
 import { axis, palette } from "../params.js";
 import { fetchJson, resultText, themed, timeText } from "../archive.js";
 import { scheduleDraw } from "../frame.js";
+import { xMarker } from "../charts.js";
 
 const $ = (id) => document.getElementById(id);
 const gameId = decodeURIComponent(location.pathname.split("/").pop());
@@ -71,18 +72,7 @@ function buildGraph() {
     $("graph-note").hidden = false;
   }
   const markColour = getComputedStyle(document.documentElement).getPropertyValue("--played").trim();
-  const markPly = (u) => {  // the scrubbed ply as a vertical line
-    const x = u.valToPos(plyAt(state.drawn ?? 0), "x", true);
-    const ctx = u.ctx;
-    ctx.save();
-    ctx.strokeStyle = markColour;
-    ctx.lineWidth = 2 * devicePixelRatio;
-    ctx.beginPath();
-    ctx.moveTo(x, u.bbox.top);
-    ctx.lineTo(x, u.bbox.top + u.bbox.height);
-    ctx.stroke();
-    ctx.restore();
-  };
+  const markPly = xMarker(markColour, () => plyAt(state.drawn ?? 0));  // the scrubbed ply as a vertical line
   plot = new uPlot(
     {
       width: 520, height: 170, legend: { show: false }, cursor: { y: false, points: { show: false }, drag: { x: false } },
