@@ -40,6 +40,8 @@ from server.routes import (
     metrics,
     pages,
     polls,
+    style,
+    timelapse,
     trainer,
     viewers,
 )
@@ -238,6 +240,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         polls,
         knobs,
         gae,
+        style,
+        timelapse,
         chat,
         control,
         trainer,

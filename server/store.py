@@ -137,6 +137,16 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     ALTER TABLE games ADD COLUMN agent TEXT;
     CREATE INDEX games_matches ON games (run_id, opponent) WHERE opponent IS NOT NULL;
     """,
+    # 6: SE attention over time: the shipped positions as each saved checkpoint saw them
+    """
+    CREATE TABLE attention_frames (
+        run_id TEXT NOT NULL,
+        at_update INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        frame TEXT NOT NULL,             -- the `attention_frame` payload, JSON
+        PRIMARY KEY (run_id, at_update)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPACT_VERSION = 4  # the version that made insight compact
@@ -530,6 +540,32 @@ def add_milestone(conn: sqlite3.Connection, *, run_id: str | None, milestone: di
 
 
 # --- reads -----------------------------------------------------------------------------------------------
+
+
+def add_attention_frame(conn: sqlite3.Connection, *, run_id: str | None, frame: dict) -> None:
+    """Keep one frame per run and update (a resumed run that saves the same update again replaces it)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO attention_frames (run_id, at_update, samples, frame) VALUES (?, ?, ?, ?)",
+        (run_id or "unknown", frame["update"], frame["samples"], json.dumps(frame)),
+    )
+
+
+def attention_frames(conn: sqlite3.Connection, *, run_id: str | None, limit: int = 500) -> list[dict]:
+    """A run's frames in update order (the newest `limit` of them)."""
+    rows = conn.execute(
+        "SELECT frame FROM (SELECT at_update, frame FROM attention_frames WHERE run_id = ?"
+        " ORDER BY at_update DESC LIMIT ?) ORDER BY at_update",
+        (run_id or "unknown", limit),
+    ).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def attention_runs(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute(
+        "SELECT run_id, COUNT(*) AS frames, MIN(at_update) AS first_update, MAX(at_update) AS last_update"
+        " FROM attention_frames GROUP BY run_id ORDER BY MAX(rowid) DESC"
+    ).fetchall()
+    return [dict(r) for r in rows]
 
 
 def list_games(

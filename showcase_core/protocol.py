@@ -221,6 +221,24 @@ class GaeRow(Payload):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
 
+class FramePosition(Payload):
+    """One of the shipped positions (trainer/timelapse.py) as one checkpoint's network saw it."""
+
+    key: str = Field(pattern=r"^[a-z0-9-]{1,40}$")
+    title: str = Field(max_length=120)
+    sfen: str = Field(max_length=200)
+    insight: Insight
+
+
+class AttentionFrame(Payload):
+    """SE attention over time: the shipped positions analysed by the checkpoint saved at `update`
+    (`attention_frame`; stored in the archive, served by /api/timelapse, never pushed to viewers)."""
+
+    update: int = Field(ge=0)
+    samples: int = Field(ge=0)
+    positions: list[FramePosition] = Field(max_length=16)
+
+
 class GaeTrace(Payload):
     """A finished self-play training game with every ply's GAE numbers (`gae_trace`)."""
 
@@ -593,6 +611,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "milestone": Milestone,
     "knob_change": KnobChange,
     "gae_trace": GaeTrace,
+    "attention_frame": AttentionFrame,
     "game_start": GameStart,
     "move": Move,
     "game_end": GameEnd,
@@ -625,6 +644,7 @@ FROM_TRAINER = frozenset(
         "training_games",
         "knob_change",
         "gae_trace",
+        "attention_frame",
     }
 )
 TO_TRAINER = frozenset({"control"})

@@ -184,6 +184,10 @@ class LiveSection(Section):
     gae_trace: bool = True
     """Follow one self-play game at a time through its rollouts and publish its per-ply GAE numbers
     when it ends (`gae_trace`, the /gae page; also `gae/` in the run directory)."""
+    timelapse: bool = True
+    """Analyse the shipped positions (trainer/timelapse.py) with each checkpoint saved every
+    `checkpoint.every_updates`, and at update 0 of a fresh run, and publish the frame
+    (`attention_frame`, the /timelapse page; also `timelapse/` in the run directory)."""
 
 
 class KnobsSection(Section):

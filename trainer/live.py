@@ -165,7 +165,7 @@ class Live:
         sps = metrics.get("perf/sps")
         self.samples_per_s = float(sps) if isinstance(sps, int | float) and math.isfinite(sps) else None
         if self.showcase:
-            self.showcase.update_weights(model.state_dict())
+            self.showcase.update_weights(model.state_dict(), version=update)  # the version is the update
         values = {
             k: (float(v) if isinstance(v, int | float) and math.isfinite(v) else None)
             for k, v in metrics.items()

@@ -363,10 +363,28 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     every_s = cfg.checkpoint.every_minutes * 60
     last_save = time.monotonic()
 
+    def timelapse_frame() -> None:  # SE attention over time: the shipped positions, this network
+        if live is None or not cfg.live.timelapse:
+            return
+        from trainer.live import shown_potential
+        from trainer.timelapse import frame, write_frame
+
+        f = frame(
+            model,
+            update=update,
+            samples=samples_done,
+            potential=shown_potential(cfg),
+            material_cap=cfg.reward.material_cap,
+        )
+        write_frame(run_dir / "timelapse", f)
+        live.publisher.publish("attention_frame", f)
+
     def doing(activity: str) -> None:  # the status strip's "what the trainer is doing"
         if live is not None:
             live.set_activity(activity)
 
+    if update == 0:
+        timelapse_frame()  # the untrained network: the time-lapse's first frame
     try:
         with metrics_path.open("a") as metrics_file:
             while True:
@@ -457,6 +475,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                     checkpoint_path = snapshot(latest)
                     snapshot(ckpt_dir / f"update_{update:06d}.pt")
                     prune(ckpt_dir, cfg.checkpoint.keep)
+                    timelapse_frame()
                     last_save = time.monotonic()
                 elif every_s and time.monotonic() - last_save >= every_s:
                     doing("checkpointing")

@@ -47,6 +47,8 @@ WIDGET_PAGES: dict[str, tuple[str, list[str], bool]] = {
     "scorecard": ("match scorecard", [f"{_CSS}scorecard.css"], True),
     "knobs": ("learning knobs", [f"{_CSS}knobs.css"], True),
     "network": ("the network, live", [f"{_CSS}network.css"], True),
+    "style": ("style by training stage", [f"{_CSS}style.css"], True),
+    "compare": ("policy versus value", [f"{_CSS}compare.css"], True),
 }
 WIDGETS = tuple(WIDGET_PAGES)
 LAYOUTS = ("classic", "board-left", "board-right", "compact")  # the composite's ?layout= presets
@@ -114,6 +116,17 @@ async def gae_page(request: Request):
         "gae.html",
         "gae",
         [_UPLOT, f"{_CSS}board.css", f"{_CSS}replay.css", f"{_CSS}gae.css"],
+    )
+
+
+@router.get("/timelapse", include_in_schema=False, response_class=HTMLResponse)
+async def timelapse_page(request: Request):
+    """SE attention over time: the shipped positions as each saved checkpoint saw them."""
+    return _page(
+        request,
+        "timelapse.html",
+        "timelapse",
+        [f"{_CSS}board.css", f"{_CSS}replay.css", f"{_CSS}timelapse.css"],
     )
 
 

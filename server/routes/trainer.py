@@ -53,6 +53,8 @@ async def _persist(s, t: str, d: dict) -> None:
         )
     elif t == "milestone":
         store.submit(lambda c: st.add_milestone(c, run_id=run_id, milestone=d))
+    elif t == "attention_frame":
+        store.submit(lambda c: st.add_attention_frame(c, run_id=run_id, frame=d))
 
 
 def _already_live(live, t: str, d: dict) -> bool:
@@ -108,8 +110,8 @@ async def trainer_link(ws: WebSocket) -> None:
                 s.report_error(f"store {envelope.t}: {exc!r}")
             if envelope.t == "game_start" and d["kind"] != "showcase":
                 archive_only.add(d["game_id"])
-            if envelope.t == "gae_trace":
-                continue  # large and for one page: served by /api/gae, not pushed to every viewer
+            if envelope.t in ("gae_trace", "attention_frame"):
+                continue  # large and for one page: served by /api/gae and /api/timelapse, not pushed
             if envelope.t in SECRET:
                 await s.polls.on_trainer_message(envelope.t, d)  # held for the poll, never published
                 continue

@@ -17,6 +17,8 @@ const WIDGETS = {
   scorecard: ["match scorecard", async (root) => (await import("../widgets/scorecard.js")).createScorecard(root)],
   legend: ["piece legend", async (root) => (await import("../widgets/legend.js")).createLegend(root)],
   network: ["the network, live", async (root) => (await import("../widgets/network.js")).createNetwork(root)],
+  style: ["style by training stage", async (root) => (await import("../widgets/style.js")).createStyle(root)],
+  compare: ["policy versus value", async (root) => (await import("../widgets/compare.js")).createCompare(root)],
   knobs: ["learning knobs", async (root) => (await import("../widgets/knobs.js")).createKnobs(root)],
   status: ["status strip", async (root) => (await import("../widgets/status.js")).createStatus(root)],
 };

@@ -332,6 +332,12 @@ export function createBoard(root, { mapName = "se_attention_mean" } = {}) {
       state.style = (lastMove && lastMove.style) || null;
       schedule();
     },
+    // A position with the network's insight into that position itself (the time-lapse): no last move.
+    showPosition(sfen, insight) {
+      state.sfen = sfen; state.lastUsi = null; state.insight = insight || null;
+      state.mover = sfen ? sfen.split(" ")[1] : null; state.ply = null; state.analysis = null; state.style = null;
+      schedule();
+    },
     fromSnapshot(metrics, snapshot) {
       state.engine = snapshot.engine || null;
       state.analysis = (snapshot.analyses || []).find((a) => a.ply === state.ply) || null;
