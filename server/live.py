@@ -11,6 +11,11 @@ from typing import Any
 
 from showcase_core.protocol import PROTOCOL_VERSION, now_ms
 
+# Per-update breakdowns the widgets show for the latest updates only (the buffer-usage panel): a
+# short history keeps every viewer's snapshot small; /api/metrics has all of it.
+SHORT_HISTORY = ("buffer/", "side/")
+SHORT_POINTS = 20
+
 
 class LiveState:
     def __init__(self, *, max_moves: int = 600, metric_points: int = 300, milestones: int = 100):
@@ -60,7 +65,8 @@ class LiveState:
                 self.moves.append(d)
         elif t == "metrics":
             for key, value in d["values"].items():
-                points = self.metrics.setdefault(key, deque(maxlen=self._metric_points))
+                keep = SHORT_POINTS if key.startswith(SHORT_HISTORY) else self._metric_points
+                points = self.metrics.setdefault(key, deque(maxlen=keep))
                 points.append((d["update"], value))
         elif t == "milestone":
             self.milestones.append(d)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _add_train(sub) -> None:
@@ -139,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--max-plies", type=int, default=512)
     demo.add_argument("--format", choices=["text", "kif", "csa"], default="text")
     demo.add_argument("--checkpoint", help="let this checkpoint's network play both sides")
+    tl = sub.add_parser(
+        "timelapse", help="analyse the shipped positions with every kept checkpoint of a run (its timelapse/)"
+    )
+    tl.add_argument("run_dir")
     args = parser.parse_args(argv)
 
     if args.command == "bench" and args.target == "env":
@@ -268,6 +273,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
         else:
             print(f"protocol v{PROTOCOL_VERSION}: " + ", ".join(PAYLOADS))
+        return 0
+    if args.command == "timelapse":
+        from trainer.timelapse import from_run_dir
+
+        run_dir = Path(args.run_dir)
+        if not (run_dir / "checkpoints").is_dir():
+            parser.error(f"{run_dir} has no checkpoints/ (a run directory of `python -m trainer train`)")
+        for path in from_run_dir(run_dir):
+            print(path)
         return 0
     if args.command == "demo":
         from trainer.demo import run_demo

@@ -19,7 +19,7 @@ import torch
 
 from showcase_core.shogi.actions import N_ACTIONS
 from showcase_core.shogi.features import N_PLANES
-from showcase_core.shogi.game import BLACK, REASONS
+from showcase_core.shogi.game import BLACK, REASONS, WHITE
 from trainer.checkpoint import (
     CheckpointError,
     ObservationMismatch,
@@ -36,6 +36,7 @@ from trainer.knobs import Knobs
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
 from trainer.ppo import PPOSettings, Rollout, lr_at, ppo_update
 from trainer.selfplay import Collector, greedy_mover, random_mover
+from trainer.usage import BufferUsage
 
 
 def sampling_actor(forward, device: torch.device):
@@ -109,6 +110,7 @@ def _selfplay_metrics(episodes, vs_opponent, vs_greedy=()) -> dict:
         for reason in REASONS:
             out[f"selfplay/result_{reason}"] = sum(e.reason == reason for e in episodes)
         out["selfplay/black_win_rate"] = sum(e.winner == BLACK for e in episodes) / len(episodes)
+        out["selfplay/white_win_rate"] = sum(e.winner == WHITE for e in episodes) / len(episodes)
     if vs_opponent:
         out["curriculum/games"] = len(vs_opponent)
         out["curriculum/score_vs_random"] = _agent_score(vs_opponent)
@@ -421,6 +423,12 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 model.train()
                 doing("updating")
                 t_update = time.perf_counter()
+                usage = BufferUsage(
+                    rollout,
+                    advantages,
+                    max_plies=cfg.env.max_plies,
+                    selfplay_envs=collector.selfplay.num_envs,
+                )
                 with weights_lock:
                     metrics = ppo_update(
                         train_fwd,
@@ -431,6 +439,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                         returns,
                         settings,
                         generator,
+                        usage,
                     )
                 update_s = time.perf_counter() - t_update
                 update += 1

@@ -176,10 +176,13 @@ def ppo_update(
     returns: torch.Tensor,
     settings: PPOSettings,
     generator: torch.Generator,
+    usage=None,
 ) -> dict[str, float | list[int]]:
     """Epochs of shuffled minibatches with the clipped objective; returns the update's metrics.
 
     `forward(obs, mask) -> (masked logits, value)` is the (possibly compiled) training-mode forward.
+    `usage` (trainer/usage.py BufferUsage) counts, per minibatch, which samples were clipped, by game
+    phase and side; its metrics join the update's.
     """
     b_obs = rollout.obs.flatten(0, 1)
     b_masks = rollout.masks.flatten(0, 1)
@@ -212,6 +215,8 @@ def ppo_update(
             ratio, approx_kl, clipfrac = policy_stats(
                 new_logprob, b_logprobs[idx].to(dev), settings.clip_coef
             )
+            if usage is not None:
+                usage.visit(idx, (ratio - 1.0).abs() > settings.clip_coef, entropy)
             adv = b_adv[idx].to(dev)
             if settings.norm_adv:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -249,7 +254,9 @@ def ppo_update(
 
     mean = {k: v / n_minibatches for k, v in sums.items()}
     adv_norm = (b_adv - b_adv.mean()) / (b_adv.std() + 1e-8)
+    extra = usage.metrics() if usage is not None else {}
     return {
+        **extra,
         "losses/policy": mean["policy"],
         "losses/value": mean["value"],
         "losses/entropy": mean["entropy"],

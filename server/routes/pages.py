@@ -49,6 +49,7 @@ WIDGET_PAGES: dict[str, tuple[str, list[str], bool]] = {
     "network": ("the network, live", [f"{_CSS}network.css"], True),
     "style": ("style by training stage", [f"{_CSS}style.css"], True),
     "compare": ("policy versus value", [f"{_CSS}compare.css"], True),
+    "buffer": ("buffer usage", [f"{_CSS}buffer.css"], True),
 }
 WIDGETS = tuple(WIDGET_PAGES)
 LAYOUTS = ("classic", "board-left", "board-right", "compact")  # the composite's ?layout= presets

@@ -19,6 +19,7 @@ const WIDGETS = {
   network: ["the network, live", async (root) => (await import("../widgets/network.js")).createNetwork(root)],
   style: ["style by training stage", async (root) => (await import("../widgets/style.js")).createStyle(root)],
   compare: ["policy versus value", async (root) => (await import("../widgets/compare.js")).createCompare(root)],
+  buffer: ["buffer usage", async (root) => (await import("../widgets/buffer.js")).createBuffer(root)],
   knobs: ["learning knobs", async (root) => (await import("../widgets/knobs.js")).createKnobs(root)],
   status: ["status strip", async (root) => (await import("../widgets/status.js")).createStatus(root)],
 };
