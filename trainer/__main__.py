@@ -105,6 +105,10 @@ def _add_bench(sub) -> None:
     tel.add_argument("--updates", type=int, default=12)
     tel.add_argument("--threads", type=int)
     tel.add_argument("--json", action="store_true")
+    use = bench_sub.add_parser("usage", help="one PPO update with the buffer-usage breakdown and without")
+    use.add_argument("--repeats", type=int, default=4)
+    use.add_argument("--threads", type=int)
+    use.add_argument("--json", action="store_true")
     bench_sub.add_parser("book", help="regenerate the shipped opening book and probe positions (needs FSF)")
     lad = bench_sub.add_parser("ladder", help="calibrate the engine ladder: round robin, Elo with random = 0")
     lad.add_argument(
@@ -191,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         from trainer.bench import bench_telemetry, print_result
 
         print_result(bench_telemetry(updates=args.updates, threads=args.threads), args.json)
+        return 0
+    if args.command == "bench" and args.target == "usage":
+        from trainer.bench import bench_usage, print_result
+
+        print_result(bench_usage(repeats=args.repeats, threads=args.threads), args.json)
         return 0
     if args.command == "bench" and args.target in ("book", "ladder"):
         from trainer.bench_ladder import run_book, run_calibration

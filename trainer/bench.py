@@ -551,3 +551,72 @@ def bench_telemetry(*, updates: int = 12, threads: int | None = None) -> dict:
         "messages_received": received["messages"],
         "runs": {k: [round(v, 1) for v in vs] for k, vs in sps.items()},
     }
+
+
+def bench_usage(*, repeats: int = 4, threads: int | None = None) -> dict:
+    """The buffer-usage breakdown's cost (trainer/usage.py): one PPO update of the default config's
+    rollout with the breakdown and without, alternating on the same collected rollout, same process."""
+    import torch
+
+    from showcase_core.shogi.actions import N_ACTIONS
+    from showcase_core.shogi.features import N_PLANES
+    from trainer.compile import ModeCall
+    from trainer.config import load_config
+    from trainer.loop import default_threads, sampling_actor
+    from trainer.model import build_model, model_args_from_config
+    from trainer.ppo import PPOSettings, Rollout, ppo_update
+    from trainer.selfplay import Collector
+    from trainer.usage import BufferUsage
+
+    cfg = load_config(None, [])
+    torch.set_num_threads(threads or default_threads())
+    torch.manual_seed(0)
+    model = build_model(model_args_from_config(cfg.model))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    collector = Collector(
+        cfg.env.num_envs,
+        max_plies=cfg.env.max_plies,
+        gamma=cfg.ppo.gamma,
+        material_shaping=cfg.reward.material_shaping,
+        random_opponent_envs=cfg.curriculum.random_opponent_envs,
+        seed=0,
+    )
+    steps = cfg.ppo.num_steps
+    rollout = Rollout.empty(steps, collector.num_envs, N_PLANES, N_ACTIONS)
+    infer, train_fwd = ModeCall(model, model, False), ModeCall(model, model, True)
+    with torch.no_grad():
+        model.eval()
+        collector.collect(rollout, sampling_actor(infer, torch.device("cpu")), lambda o: model.get_value(o))
+    adv, ret = rollout.advantages(cfg.ppo.gamma, cfg.ppo.gae_lambda)
+    batch = steps * collector.num_envs
+    minibatch = min(cfg.ppo.minibatch_size, batch)
+    settings = PPOSettings(update_epochs=cfg.ppo.update_epochs, minibatch_size=minibatch)
+    model.train()
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    build_s = []
+    for rep in range(repeats + 1):
+        for kind in ("without", "with") if rep % 2 == 0 else ("with", "without"):
+            t0 = time.perf_counter()
+            usage = None
+            if kind == "with":
+                usage = BufferUsage(rollout, adv, max_plies=cfg.env.max_plies, selfplay_envs=cfg.env.num_envs)
+                build_s.append(time.perf_counter() - t0)
+            ppo_update(train_fwd, optimizer, list(model.parameters()), rollout, adv, ret, settings,
+                       torch.Generator().manual_seed(rep), usage)  # fmt: skip
+            if usage is not None:
+                usage.metrics()
+            if rep:  # the first round is warm-up
+                times[kind].append(time.perf_counter() - t0)
+    mean = {k: sum(v) / len(v) for k, v in times.items()}
+    return {
+        "benchmark": "usage",
+        "batch": batch,
+        "minibatch": minibatch,
+        "epochs": cfg.ppo.update_epochs,
+        "threads": torch.get_num_threads(),
+        "update_ms_without": round(mean["without"] * 1000, 1),
+        "update_ms_with": round(mean["with"] * 1000, 1),
+        "breakdown_build_ms": round(1000 * sum(build_s[1:]) / max(1, len(build_s) - 1), 2),
+        "ratio": round(mean["without"] / mean["with"], 3),
+        "runs_ms": {k: [round(x * 1000, 1) for x in v] for k, v in times.items()},
+    }
