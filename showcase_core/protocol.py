@@ -166,8 +166,8 @@ class Opponent(Payload):
     elo: float | None = None
 
 
-KNOB_NAMES: tuple[str, ...] = ("ent_coef", "learning_rate", "temperature")
-KnobName = Literal["ent_coef", "learning_rate", "temperature"]
+KNOB_NAMES: tuple[str, ...] = ("ent_coef", "learning_rate", "temperature", "greedy_share")
+KnobName = Literal["ent_coef", "learning_rate", "temperature", "greedy_share"]
 CHANGE_ID = r"^[A-Za-z0-9_-]{1,40}$"
 
 

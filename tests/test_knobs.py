@@ -175,7 +175,12 @@ def test_a_change_reaches_the_optimiser_at_the_next_update_and_a_revert_restores
     assert data["knobs"]["values"]["learning_rate"] == cfg.ppo.learning_rate
     assert data["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cfg.ppo.learning_rate)
     statuses = [p for t, p in seen if t == "status" and p.knobs]
-    assert statuses and {k.name for k in statuses[-1].knobs} == {"ent_coef", "learning_rate", "temperature"}
+    assert statuses and {k.name for k in statuses[-1].knobs} == {
+        "ent_coef",
+        "learning_rate",
+        "temperature",
+        "greedy_share",
+    }
 
 
 def test_a_resumed_run_keeps_its_knobs(tmp_path):
@@ -216,3 +221,60 @@ def small_overrides():
         "eval.every_updates=0",
         "curriculum.random_opponent_envs=0",
     ]
+
+
+def random_act(obs, mask):
+    a = torch.distributions.Categorical(logits=torch.where(mask, 0.0, -1e9)).sample()
+    return a, torch.zeros(len(a)), torch.zeros(len(a))
+
+
+def test_the_opponent_mix_sends_each_new_random_env_game_to_the_greedy_mover_by_its_share():
+    from showcase_core.shogi.features import N_PLANES
+    from trainer.ppo import Rollout
+    from trainer.selfplay import Collector
+
+    torch.manual_seed(0)
+    collector = Collector(2, max_plies=4, gamma=0.9, material_shaping=0.0, random_opponent_envs=6, seed=0)
+    roll = Rollout.empty(6, 8, N_PLANES, 13527)
+
+    def collect():
+        return collector.collect(roll, random_act, lambda obs: torch.zeros(obs.shape[0]))
+
+    stats = collect()
+    assert stats.vs_opponent and not stats.vs_greedy  # share 0: every game against the random mover
+    # The knob reaches the collector at the next update; games already going finish as they began.
+    cfg = load_config(None, [])
+    knobs = Knobs(cfg)
+    assert knobs.request(Control(action="knob", knob="greedy_share", value=1.0, change_id="m1")) is None
+    assert collector.curriculum.alt_share == 0.0  # nothing before the next update
+    (applied,) = knobs.apply_pending(2, collector=collector)
+    assert (applied.knob, applied.old, applied.new) == ("greedy_share", 0.0, 1.0)
+    assert collector.curriculum.alt_share == 1.0
+    collect()  # every env finishes its current game (4-ply cap) and starts one against greedy
+    assert collector.curriculum.uses_alt.all()
+    stats = collect()
+    assert stats.vs_greedy and not stats.vs_opponent  # share 1: every game against the greedy mover
+    # Outside its bounds it is refused with the reason.
+    reason = knobs.request(Control(action="knob", knob="greedy_share", value=1.5, change_id="m2"))
+    assert reason == "opponent mix (greedy share) 1.5 is outside the run's bounds [0, 1] (config [knobs])"
+
+
+def test_a_mixed_share_splits_the_games_and_labels_the_thumbnails_by_the_opponent_played():
+    from showcase_core.shogi.features import N_PLANES
+    from trainer.ppo import Rollout
+    from trainer.selfplay import Collector
+    from trainer.thumbnails import Thumbnails
+
+    torch.manual_seed(1)
+    collector = Collector(1, max_plies=4, gamma=0.9, material_shaping=0.0, random_opponent_envs=16,
+                          seed=3, greedy_share=0.5)  # fmt: skip
+    sent = []
+    thumbs = Thumbnails(collector, lambda t, d: sent.append(d), slots=6, every_s=0.5, clock=lambda: 1e9)
+    collector.watch = thumbs.on_step
+    roll = Rollout.empty(8, 17, N_PLANES, 13527)
+    stats = collector.collect(roll, random_act, lambda obs: torch.zeros(obs.shape[0]))
+    n_random, n_greedy = len(stats.vs_opponent), len(stats.vs_greedy)
+    assert n_random and n_greedy  # both opponents played with a share of one half
+    assert abs(n_greedy / (n_random + n_greedy) - 0.5) < 0.3
+    labels = {g.opponent for msg in sent for g in msg.games} - {"self"}
+    assert labels == {"random", "greedy"}  # each thumbnail names the opponent its game is against

@@ -107,6 +107,10 @@ class CurriculumSection(Section):
     """Add the current weights to the pool this often."""
     pool_refresh_updates: int = Field(5, ge=1)
     """Draw the pool envs' opponent afresh from the pool this often."""
+    greedy_share: float = Field(0.0, ge=0.0, le=1.0)
+    """The opponent mix of the random-opponent envs: each of their games is played against the greedy
+    mover with this probability (drawn when the game starts), else against the random mover. A knob
+    (`[knobs] greedy_share`): chat can challenge it while the run goes on."""
 
 
 class CompileSection(Section):
@@ -198,8 +202,9 @@ class KnobsSection(Section):
     ent_coef: tuple[float, float] = (0.0, 0.05)
     learning_rate: tuple[float, float] = (1e-5, 3e-3)
     temperature: tuple[float, float] = (0.0, 2.0)
+    greedy_share: tuple[float, float] = (0.0, 1.0)  # the opponent mix (curriculum.greedy_share)
 
-    @field_validator("ent_coef", "learning_rate", "temperature")
+    @field_validator("ent_coef", "learning_rate", "temperature", "greedy_share")
     @classmethod
     def _ordered(cls, bounds: tuple[float, float]) -> tuple[float, float]:
         low, high = bounds
@@ -228,6 +233,7 @@ class TrainConfig(Section):
             ("ent_coef", self.ppo.ent_coef),
             ("learning_rate", self.ppo.learning_rate),
             ("temperature", self.live.temperature),
+            ("greedy_share", self.curriculum.greedy_share),
         ):
             low, high = getattr(self.knobs, name)
             if not low <= value <= high:

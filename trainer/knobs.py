@@ -28,6 +28,7 @@ LABELS = {
     "ent_coef": "entropy coefficient",
     "learning_rate": "learning rate",
     "temperature": "showcase temperature",
+    "greedy_share": "opponent mix (greedy share)",
 }
 
 
@@ -56,6 +57,7 @@ class Knobs:
             "ent_coef": float(cfg.ppo.ent_coef),
             "learning_rate": float(cfg.ppo.learning_rate),
             "temperature": float(cfg.live.temperature),
+            "greedy_share": float(cfg.curriculum.greedy_share),
         }
         self.changes: list[Applied] = []
         if saved:  # a resumed run: the values and the history its checkpoint kept
@@ -112,11 +114,12 @@ class Knobs:
 
     # -- the training loop ----------------------------------------------------------------------------
     def apply_pending(
-        self, update: int, *, settings=None, showcase=None, record: dict | None = None
+        self, update: int, *, settings=None, showcase=None, collector=None, record: dict | None = None
     ) -> list[Applied]:
         """Apply what was queued, in order, before update `update` runs (the loop reads `values` for
         the learning rate; the entropy coefficient goes into `settings`, the temperature into the
-        showcase's next game). Returns the changes applied."""
+        showcase's next game, the opponent mix into the collector's next games). Returns the changes
+        applied."""
         with self._lock:
             pending, self._pending = self._pending, []
         done = []
@@ -129,6 +132,8 @@ class Knobs:
             settings.ent_coef = self.values["ent_coef"]
         if showcase is not None and done:
             showcase.set_temperature(self.values["temperature"])
+        if collector is not None:
+            collector.set_greedy_share(self.values["greedy_share"])
         for applied in done:
             if record is not None:
                 record.setdefault("knob_changes", []).append(applied.as_dict())

@@ -205,6 +205,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         pool_opponent=pool.opponent if pool else None,
         random_opponent_envs=cfg.curriculum.random_opponent_envs,
         greedy_opponent_envs=cfg.curriculum.greedy_opponent_envs,
+        greedy_share=cfg.curriculum.greedy_share,
         seed=int(np_rng.integers(2**31)),
         start_sfens=cfg.env.start_sfens or None,
     )
@@ -253,12 +254,17 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
             "greedy_opponent_envs": cfg.curriculum.greedy_opponent_envs,
             "pool_envs": cfg.curriculum.pool_envs,
             "pool_size": cfg.curriculum.pool_size,
+            "greedy_share": cfg.curriculum.greedy_share,  # at the start; knob_changes has the rest
         },
         # Who the training games are against, as shares of the envs.
         "opponent_mix": {
             "self": cfg.env.num_envs / n_envs,
-            "random": cfg.curriculum.random_opponent_envs / n_envs,
-            "greedy": cfg.curriculum.greedy_opponent_envs / n_envs,
+            "random": cfg.curriculum.random_opponent_envs * (1 - cfg.curriculum.greedy_share) / n_envs,
+            "greedy": (
+                cfg.curriculum.greedy_opponent_envs
+                + cfg.curriculum.random_opponent_envs * cfg.curriculum.greedy_share
+            )
+            / n_envs,
             "past_self": cfg.curriculum.pool_envs / n_envs,
         },
         "threads": torch.get_num_threads(),
@@ -274,6 +280,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     }
     # Parameter challenges and the control room's changes: the values a resumed run had, its history.
     knobs = Knobs(cfg, saved=data.get("knobs") if data is not None else None)
+    collector.set_greedy_share(knobs.values["greedy_share"])  # a resumed run keeps its opponent mix
     record["knobs"] = {"bounds": {k: list(v) for k, v in knobs.bounds.items()}, "start": dict(knobs.values)}
     record["knob_changes"] = [c.as_dict() for c in knobs.changes]
     (run_dir / "run.json").write_text(json.dumps(record, indent=2))
@@ -399,7 +406,11 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                     stopped_by = stop.reason or "stop"
                     break
                 if knobs.apply_pending(
-                    update + 1, settings=settings, showcase=live.showcase if live else None, record=record
+                    update + 1,
+                    settings=settings,
+                    showcase=live.showcase if live else None,
+                    collector=collector,
+                    record=record,
                 ):
                     (run_dir / "run.json").write_text(json.dumps(record, indent=2))
                 progress_frac = (update - start_update) / planned if planned else 0.0

@@ -86,6 +86,7 @@ class OpponentStep:
     final_obs: np.ndarray
     next_sign: np.ndarray  # +1 where the final/next state has the agent to move, -1 otherwise
     episodes: list[tuple[Episode, int]] = field(default_factory=list)  # (episode, agent colour)
+    alt: list[bool] = field(default_factory=list)  # per episode: played against the env's `alt` mover
 
 
 class OpponentEnv:
@@ -93,13 +94,39 @@ class OpponentEnv:
     `step` takes the agent's moves and plays the opponent's replies, so every returned observation has
     the agent to move."""
 
-    def __init__(self, num_envs: int, opponent: Mover, rng: np.random.Generator, *, max_plies: int):
+    def __init__(
+        self,
+        num_envs: int,
+        opponent: Mover,
+        rng: np.random.Generator,
+        *,
+        max_plies: int,
+        alt: Mover | None = None,
+        alt_share: float = 0.0,
+    ):
         self.env = VecEnv(num_envs, max_plies=max_plies)
         self.opponent = opponent
         self.rng = rng
         self.agent_colour = np.array([i % 2 for i in range(num_envs)])  # half start as White
         self.num_envs = num_envs
+        # The opponent mix: each game is played against `alt` with probability `alt_share`, drawn
+        # when the game starts; `uses_alt[e]` is env e's current game's draw.
+        self.alt, self.alt_share = alt, alt_share
+        self.uses_alt = np.zeros(num_envs, dtype=bool)
+        self.alt_flags: list[bool] = []  # per episode reported, in order: was it against `alt`?
+        for e in range(num_envs):
+            self._draw(e)
         self._reply(np.ones(num_envs, dtype=bool), [])
+
+    def _draw(self, e: int) -> None:
+        if self.alt is not None:
+            self.uses_alt[e] = self.alt_share > 0 and self.rng.random() < self.alt_share
+
+    def _ended(self, ep, episodes: list) -> None:
+        episodes.append((ep, int(self.agent_colour[ep.env])))
+        self.alt_flags.append(bool(self.uses_alt[ep.env]))
+        self.agent_colour[ep.env] ^= 1
+        self._draw(ep.env)
 
     @property
     def obs(self) -> np.ndarray:
@@ -121,11 +148,14 @@ class OpponentEnv:
                 return
             envs = np.flatnonzero(todo)
             actions = np.zeros(self.num_envs, dtype=np.int64)
-            actions[envs] = self.opponent(self.env, envs, self.rng)
+            alt = self.uses_alt[envs]
+            if alt.any():
+                actions[envs[alt]] = self.alt(self.env, envs[alt], self.rng)
+            if not alt.all():
+                actions[envs[~alt]] = self.opponent(self.env, envs[~alt], self.rng)
             res = self.env.step(actions, active=todo)
             for ep in res.episodes:
-                episodes.append((ep, int(self.agent_colour[ep.env])))
-                self.agent_colour[ep.env] ^= 1
+                self._ended(ep, episodes)
             if result is not None:
                 ended = (res.terminated | res.truncated) & ~fresh
                 result.reward[ended] = -res.reward[ended]
@@ -136,6 +166,7 @@ class OpponentEnv:
             fresh = fresh | res.terminated | res.truncated  # a reset game's first reply is no outcome
 
     def step(self, actions: np.ndarray) -> OpponentStep:
+        self.alt_flags = []
         res = self.env.step(actions)
         done = res.terminated | res.truncated
         out = OpponentStep(
@@ -148,9 +179,9 @@ class OpponentEnv:
             next_sign=np.where(done, -1.0, 1.0).astype(np.float32),
         )
         for ep in res.episodes:
-            out.episodes.append((ep, int(self.agent_colour[ep.env])))
-            self.agent_colour[ep.env] ^= 1
+            self._ended(ep, out.episodes)
         self._reply(done.copy(), out.episodes, out)
+        out.alt = self.alt_flags
         return out
 
 
@@ -187,11 +218,19 @@ class Collector:
         pool_envs: int = 0,
         pool_opponent: Mover | None = None,
         greedy_opponent_envs: int = 0,
+        greedy_share: float = 0.0,
     ):
         self.rng = np.random.default_rng(seed)
         self.selfplay = VecEnv(num_envs, max_plies=max_plies, start_sfen=start_sfens)
         self.curriculum = (
-            OpponentEnv(random_opponent_envs, random_mover, self.rng, max_plies=max_plies)
+            OpponentEnv(
+                random_opponent_envs,
+                random_mover,
+                self.rng,
+                max_plies=max_plies,
+                alt=greedy_mover,
+                alt_share=greedy_share,
+            )
             if random_opponent_envs
             else None
         )
@@ -216,6 +255,12 @@ class Collector:
         # Called after every step with the games that ended in it (training thumbnails): a list of
         # (kind, env in its group, Episode, the agent's colour in that game or None for self-play).
         self.watch: Callable[[list], None] | None = None
+
+    def set_greedy_share(self, share: float) -> None:
+        """The opponent mix of the random-opponent envs from their next games on (the `greedy_share`
+        knob): each new game is against the greedy mover with this probability."""
+        if self.curriculum is not None:
+            self.curriculum.alt_share = float(share)
 
     def groups(self) -> list[tuple[str, VecEnv | OpponentEnv]]:
         """(kind, group) of every group of envs, in observation order: self, random, greedy, pool."""
@@ -280,9 +325,14 @@ class Collector:
                 truncated.append(cur.truncated)
                 final_obs.append(cur.final_obs)
                 next_sign.append(cur.next_sign)
-                games.extend(cur.episodes)
+                alt = cur.alt if len(cur.alt) == len(cur.episodes) else [False] * len(cur.episodes)
+                for (ep, colour), against_alt in zip(cur.episodes, alt, strict=True):
+                    (vs_greedy if against_alt else games).append((ep, colour))  # the mix: by opponent
                 if ended is not None:
-                    ended += [(kind, ep.env, ep, colour) for ep, colour in cur.episodes]
+                    ended += [
+                        (kind, ep.env, ep, colour, "greedy" if a else kind)  # group, env, ..., opponent
+                        for (ep, colour), a in zip(cur.episodes, alt, strict=True)
+                    ]
             reward = np.concatenate(reward)
             terminated, truncated = np.concatenate(terminated), np.concatenate(truncated)
             sign = np.concatenate(next_sign)

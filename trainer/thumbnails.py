@@ -68,8 +68,10 @@ class Thumbnails:
         return OPPONENT_LABEL[kind]
 
     def on_step(self, finished: list[tuple[str, int, object, int | None]]) -> None:
-        """`finished`: (kind, env index in its group, Episode, agent colour at that game) this step."""
-        for kind, env, episode, agent in finished:
+        """`finished`: (kind, env index in its group, Episode, agent colour at that game[, the
+        opponent it played when the group mixes opponents]) this step."""
+        for kind, env, episode, agent, *played in finished:
+            opponent = played[0] if played else kind
             for slot, (k, _group, i) in enumerate(self.watched):
                 if k == kind and i == env:
                     result = (
@@ -79,8 +81,8 @@ class Thumbnails:
                     )
                     self.ended[slot] = TrainingGame(
                         slot=slot,
-                        opponent=kind,
-                        opponent_name=self._opponent_name(kind),
+                        opponent=opponent,
+                        opponent_name=self._opponent_name(opponent),
                         agent="both" if agent is None else ("black" if agent == BLACK else "white"),
                         sfen=episode.final_sfen,
                         ply=episode.length,
@@ -99,11 +101,13 @@ class Thumbnails:
                 games.append(ended)
                 continue
             game = _games(group)[i]
+            uses_alt = getattr(group, "uses_alt", None)
+            opponent = "greedy" if uses_alt is not None and uses_alt[i] else kind  # the opponent mix
             games.append(
                 TrainingGame(
                     slot=slot,
-                    opponent=kind,
-                    opponent_name=self._opponent_name(kind),
+                    opponent=opponent,
+                    opponent_name=self._opponent_name(opponent),
                     agent=self._agent(group, i),
                     sfen=game.sfen(),
                     ply=game.ply,
