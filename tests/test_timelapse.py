@@ -124,3 +124,24 @@ def test_the_timelapse_page_plays_each_checkpoints_map(trained, browser):  # noq
         assert text == f"Update {f['update']} ({f['samples']:,} samples): checkpoint {i + 1} of 4"
         assert tinted == top_squares(pos["insight"]["maps"]["se_attention_mean"])
     assert end == seen[0][0]
+
+
+def test_a_frame_that_fails_is_reported_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    from fake_server import free_port
+
+    import trainer.timelapse as tl
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tl, "frame", boom)
+    overrides = [f"run.run_dir='{tmp_path / 'run'}'", "run.updates=1", *small_overrides(),
+                 f"live.server_url='ws://127.0.0.1:{free_port()}/ws/trainer'", "live.showcase=false",
+                 "live.thumbnails=0", "checkpoint.every_updates=1"]  # fmt: skip
+    cfg = load_config(None, overrides)
+    result = train(cfg, token=TOKEN)
+    err = capsys.readouterr().err
+    assert result.updates == 1 and (tmp_path / "run" / "checkpoints" / "update_000001.pt").exists()
+    assert "timelapse: no frame at update 0: RuntimeError('boom')" in err
+    assert "timelapse: no frame at update 1: RuntimeError('boom')" in err
+    assert not (tmp_path / "run" / "timelapse").exists()

@@ -378,14 +378,18 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         from trainer.live import shown_potential
         from trainer.timelapse import frame, write_frame
 
-        f = frame(
-            model,
-            update=update,
-            samples=samples_done,
-            potential=shown_potential(cfg),
-            material_cap=cfg.reward.material_cap,
-        )
-        write_frame(run_dir / "timelapse", f)
+        try:
+            f = frame(
+                model,
+                update=update,
+                samples=samples_done,
+                potential=shown_potential(cfg),
+                material_cap=cfg.reward.material_cap,
+            )
+            write_frame(run_dir / "timelapse", f)
+        except Exception as exc:  # a frame is for the show: training goes on without it, and says so
+            print(f"timelapse: no frame at update {update}: {exc!r}", file=sys.stderr)
+            return
         live.publisher.publish("attention_frame", f)
 
     def doing(activity: str) -> None:  # the status strip's "what the trainer is doing"
