@@ -6,13 +6,19 @@ from test_network_page import analysed_move
 from test_pages import ARTIFACTS, Connected, browser, open_page, settled  # noqa: F401 (browser: fixture)
 from test_server import Running
 
-TINTED = """() => [...document.querySelectorAll('.compare-widget .heat-layer')].map(c => {
+TINTED = """(selector) => [...document.querySelectorAll(selector)].map(c => {
   const d = c.getContext('2d').getImageData(0, 0, 9, 9).data; const out = [];
   for (let p = 0; p < 81; p++) if (d[p * 4 + 3] > 0) out.push((8 - p % 9) * 9 + Math.floor(p / 9));
   return out.sort((a, b) => a - b); })"""
 
 
+def tinted_squares(page, selector=".heat-layer"):
+    """Per heat canvas matching `selector`: the squares (cshogi index) it tints, sorted."""
+    return page.evaluate(TINTED, selector)
+
+
 def top_squares(values, n=12):
+    """The squares the board tints for a map: its 12 strongest, where positive."""
     order = sorted(range(81), key=lambda i: -values[i])[:n]
     return sorted(i for i in order if values[i] > 0)
 
@@ -32,7 +38,7 @@ def test_policy_and_value_maps_of_the_same_position_side_by_side(browser, tmp_pa
             settled(page)
             legends = page.locator(".compare-widget .legend").all_inner_texts()
             captions = page.locator(".compare-widget figcaption").all_inner_texts()
-            tinted = page.evaluate(TINTED)
+            tinted = tinted_squares(page, ".compare-widget .heat-layer")
             sfens = page.evaluate("() => window.showcase.widgets[0].boards.map(b => b.state.sfen)")
             page.screenshot(path=str(ARTIFACTS / "overlay-compare.png"))
         page.close()

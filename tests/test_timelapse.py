@@ -9,6 +9,7 @@ import time
 import cshogi
 import httpx
 import pytest
+from test_compare_page import tinted_squares, top_squares
 from test_knobs import small_overrides
 from test_pages import ARTIFACTS, browser, open_page, settled  # noqa: F401 (browser: fixture)
 from test_server import TOKEN, Running
@@ -17,16 +18,6 @@ from showcase_core.protocol import AttentionFrame
 from trainer.config import load_config
 from trainer.loop import train
 from trainer.timelapse import POSITIONS, from_run_dir, position_games
-
-TINTED = """() => {
-  const d = document.querySelector('.heat-layer').getContext('2d').getImageData(0, 0, 9, 9).data;
-  const out = [];
-  for (let p = 0; p < 81; p++) if (d[p * 4 + 3] > 0) out.push((8 - p % 9) * 9 + Math.floor(p / 9));
-  return out.sort((a, b) => a - b); }"""
-
-
-def top_squares(values, n=12):
-    return sorted(i for i in sorted(range(81), key=lambda i: -values[i])[:n] if values[i] > 0)
 
 
 def test_the_shipped_positions_are_legal_and_what_their_titles_say():
@@ -106,7 +97,7 @@ def test_the_timelapse_page_plays_each_checkpoints_map(trained, browser):  # noq
     for i in (3, 0, 1):
         page.evaluate(f"() => window.showcase.goTo({i})")
         settled(page)
-        seen.append((page.locator("#update-text").inner_text(), page.evaluate(TINTED),
+        seen.append((page.locator("#update-text").inner_text(), tinted_squares(page)[0],
                      page.evaluate("() => window.showcase.state.key")))  # fmt: skip
         if i == 3:
             page.screenshot(path=str(ARTIFACTS / "timelapse.png"))

@@ -23,7 +23,9 @@ from showcase_core.shogi.notation import names
 from trainer.model import ActorCriticBase, masked_logits
 
 # Material for the phase rule (pawn = 1), by cshogi piece type P L N S B R G K +P +L +N +S +B +R.
-_HAND_VALUE = (1, 3, 4, 5, 6, 8, 10)  # hand order P L N S G B R
+HAND_VALUE = (1, 3, 4, 5, 6, 8, 10)  # hand order P L N S G B R
+# The phase rule's thresholds (shared with trainer/usage.py, which reads them from observations).
+OPENING_MAX_PLIES, ENDGAME_HAND, ENDGAME_PROMOTED = 40, 15, 4
 
 PHASE_RULE = (
     "opening: no piece captured or promoted yet and at most 40 plies played; endgame: pieces in hand worth "
@@ -36,11 +38,11 @@ def game_phase(game: Game) -> str:
     """Opening / middlegame / endgame by PHASE_RULE (material and development, no search)."""
     board = game.board
     hands = board.pieces_in_hand
-    in_hand = sum(n * v for side in hands for n, v in zip(side, _HAND_VALUE, strict=True))
+    in_hand = sum(n * v for side in hands for n, v in zip(side, HAND_VALUE, strict=True))
     promoted = sum(1 for p in board.pieces if p and (p & 15) >= 9)
-    if in_hand == 0 and promoted == 0 and board.move_number <= 41:
+    if in_hand == 0 and promoted == 0 and board.move_number - 1 <= OPENING_MAX_PLIES:
         return "opening"
-    if in_hand >= 15 or promoted >= 4:
+    if in_hand >= ENDGAME_HAND or promoted >= ENDGAME_PROMOTED:
         return "endgame"
     return "middlegame"
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 import torch
 
 from showcase_core.shogi.features import HAND_MAX
+from trainer.insight import ENDGAME_HAND, ENDGAME_PROMOTED, HAND_VALUE, OPENING_MAX_PLIES
 
 PHASES = ("opening", "middlegame", "endgame")
 SIDES = ("black", "white")
 HIGH_ADV_SHARE = 0.1
-_HAND_VALUE = torch.tensor([1.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0])  # P L N S G B R (the planes' order)
+_HAND_VALUE = torch.tensor(HAND_VALUE, dtype=torch.float32)  # P L N S G B R, the planes' order too
 _HAND_MAX = torch.from_numpy(HAND_MAX.copy()).float()
 _OWN_PROMOTED, _OPP_PROMOTED = slice(8, 14), slice(22, 28)
 _OWN_HAND, _OPP_HAND = slice(28, 35), slice(35, 42)
@@ -42,8 +43,8 @@ def phases(obs: torch.Tensor, max_plies: int) -> torch.Tensor:
     promoted = obs[:, _OWN_PROMOTED].float().sum((1, 2, 3)) + obs[:, _OPP_PROMOTED].float().sum((1, 2, 3))
     plies = torch.round(corner[:, _PLY] * max_plies)
     out = torch.ones(len(obs), dtype=torch.long)
-    out[(in_hand == 0) & (promoted == 0) & (plies <= 40)] = 0
-    out[(out == 1) & ((in_hand >= 15) | (promoted >= 4))] = 2
+    out[(in_hand == 0) & (promoted == 0) & (plies <= OPENING_MAX_PLIES)] = 0
+    out[(out == 1) & ((in_hand >= ENDGAME_HAND) | (promoted >= ENDGAME_PROMOTED))] = 2
     return out
 
 
