@@ -24,7 +24,23 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(
             "--data-dir", help="SQLite, tokens, trainer run (default ./data; env SHOWCASE_DATA_DIR)"
         )
+        p.add_argument(
+            "--redis-url", help="share the stream through this Redis (env SHOWCASE_REDIS_URL; see --workers)"
+        )
     up.add_argument("--no-trainer", action="store_true", help="serve pages and replays only")
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="web workers: this one (the primary) plus N-1 viewer workers on the next ports, sharing one"
+        " stream through Redis (a private redis-server unless --redis-url is given)",
+    )
+    serve.add_argument(
+        "--role",
+        choices=("primary", "viewer"),
+        help="primary (default): trainer link, polls, control, archive writes; viewer: relays the"
+        " primary's stream from --redis-url to its viewers (env SHOWCASE_ROLE)",
+    )
     back = sub.add_parser(
         "backup", help="copy the archive to a file while the server runs (SQLite's backup API)"
     )
@@ -81,6 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     ana.add_argument("--interval", type=float, default=2.0, help="showcase seconds per move")
     ana.add_argument("--moves", type=int, default=80, help="showcase moves to time")
     ana.add_argument("--json", action="store_true")
+    sco = bench_sub.add_parser(
+        "scaleout", help="fan-out to many viewers: one web worker against N workers on Redis, same run"
+    )
+    sco.add_argument("--viewers", type=int, default=2000)
+    sco.add_argument("--workers", type=int, default=4, help="web workers in the second configuration")
+    sco.add_argument("--client-procs", type=int, default=4, help="processes the viewers are spread over")
+    sco.add_argument("--rate", type=float, default=20.0, help="move messages per second")
+    sco.add_argument("--seconds", type=float, default=10.0)
+    sco.add_argument("--json", action="store_true")
     up.add_argument("--trainer-config", help="TOML config for the trainer")
     up.add_argument("--trainer-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = parser.parse_args(argv)
@@ -97,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         from server.bench_soak import bench_soak
 
         result = bench_soak(args.hours, args.compression, args.kill_every_min, args.viewers)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return 0
+    if args.command == "bench" and args.target == "scaleout":
+        from server.bench_scaleout import bench_scaleout
+
+        if min(args.viewers, args.workers - 1, args.client_procs) < 1 or args.rate <= 0 or args.seconds <= 0:
+            parser.error("--viewers, --client-procs and --rate must be positive, --workers at least 2")
+        result = bench_scaleout(args.viewers, args.workers, args.client_procs, args.rate, args.seconds)
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
         return 0
     if args.command == "bench" and args.target == "analysis":
@@ -134,17 +167,32 @@ def main(argv: list[str] | None = None) -> int:
 
     from server.config import Settings
 
-    flags = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
+    flags = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "redis_url": args.redis_url,
+             "role": getattr(args, "role", None)}  # fmt: skip
+    workers = getattr(args, "workers", 1)
     try:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
+    if not 1 <= workers <= 64 or settings.port + workers - 1 > 65535:
+        print("error: --workers must be 1-64, and the ports after --port must exist", file=sys.stderr)
+        return 2
+    if settings.role == "viewer" and not settings.redis_url:
+        print("error: a viewer worker needs --redis-url (the primary's Redis)", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.redis_url:
+        from server.redisproc import INSTALL, redis_binary
+
+        if redis_binary() is None:
+            print(f"error: --workers {workers} needs redis-server ({INSTALL}) or --redis-url",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from server.supervisor import up as run_up
 
     with_trainer = args.command == "up" and not args.no_trainer
-    if args.command == "serve" and not settings.trainer_token:
+    if args.command == "serve" and settings.role == "primary" and not settings.trainer_token:
         logging.getLogger("server").warning("no SHOWCASE_TRAINER_TOKEN set: no trainer can connect")
     asyncio.run(
         run_up(
@@ -152,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             with_trainer=with_trainer,
             config=getattr(args, "trainer_config", None),
             sets=getattr(args, "trainer_set", []),
+            workers=workers,
         )
     )
     return 0

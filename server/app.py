@@ -11,18 +11,20 @@ import gc
 import logging
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server import store as st
 from server.analysis import Analyst
+from server.bus import BusMirror, BusPrimary, NoSnapshot
 from server.chat.irc import TwitchChat
 from server.chat.local import LocalChat
 from server.config import Settings, load_admin_token
-from server.hub import Hub
+from server.hub import Hub, Subscription
 from server.live import LiveState
 from server.obs import ObsLink
 from server.polls import PollEngine
@@ -115,6 +117,28 @@ class Services:
         self.load = ProcessStats(min_interval_s=0.0)  # sampled on its own timer (load_every_s)
         self.obs = ObsLink(settings, self.hub) if settings.obs_url else None
         self.server_load: dict | None = None
+        self.bus = (
+            BusPrimary(settings.redis_url, settings.redis_prefix, self.hub, self.snapshot)
+            if settings.redis_url
+            else None
+        )
+
+    def snapshot(self) -> dict:
+        """What a new viewer gets first (never the held move); also inlined into the live pages."""
+        parts = self.polls.snapshot_parts()
+        return self.live.snapshot(**parts, engine=self.analyst.state.model_dump(), server=self.server_load)
+
+    async def page_snapshot(self) -> dict | None:
+        return self.snapshot()
+
+    @asynccontextmanager
+    async def viewer_feed(self) -> AsyncIterator[Subscription]:
+        """A viewer's stream: the snapshot, then every message after it."""
+        async with self.hub.subscribe([("snapshot", self.snapshot(), now_ms())]) as sub:
+            yield sub
+
+    def resync(self, sub: Subscription) -> None:
+        sub.restart([("snapshot", self.snapshot(), now_ms())])
 
     def viewers(self) -> int:
         """Pages and clients reading the stream (the OBS link subscribes too, but is not a viewer)."""
@@ -163,6 +187,8 @@ class Services:
         else:
             log.warning("live engine analysis: %s", self.analyst.state.message)
         background = [(self.retain, "retention"), (self.report_load, "load")]
+        if self.bus is not None:
+            background.append((self.bus.run, "bus"))
         if self.obs is not None:
             background.append((self.obs.run, "obs"))
         for work, name in background:
@@ -184,8 +210,82 @@ class Services:
         self.errors.append((time.time(), what))
 
 
+class ViewerServices:
+    """A viewer worker (`role = "viewer"`): relays the primary's stream from Redis to its own viewers
+    and serves the pages and the archive's read routes. It never writes the archive and holds no
+    trainer link, poll or chat: those are the primary's, and `VIEWER_ROUTES` says what is served here."""
+
+    def __init__(self, settings: Settings):
+        if not settings.redis_url:
+            raise ValueError("a viewer worker needs SHOWCASE_REDIS_URL (the primary's Redis)")
+        self.settings = settings
+        self.store = Store(settings.db_path)  # reads only, each on its own connection
+        self.hub = Hub(maxsize=settings.viewer_queue)
+        name = settings.worker_name or f"viewer-{settings.port}"
+        self.mirror = BusMirror(settings.redis_url, settings.redis_prefix, self.hub, worker=name)
+        self.live = self.mirror.live
+        self.errors: deque[tuple[float, str]] = deque(maxlen=50)
+        self.tasks: list[asyncio.Task] = []
+        self.load = ProcessStats(min_interval_s=0.0)
+
+    async def page_snapshot(self) -> dict | None:
+        try:
+            return await self.mirror.snapshot()
+        except NoSnapshot:
+            return None  # the page opens its socket and draws from the first snapshot that comes
+
+    def viewer_feed(self):
+        return self.mirror.subscribe()
+
+    def resync(self, sub: Subscription) -> None:
+        self.mirror.resync(sub)
+
+    def viewers(self) -> int:
+        return self.hub.subscribers
+
+    def start_background(self) -> None:
+        task = asyncio.create_task(self.mirror.run(), name="bus")
+        task.add_done_callback(self._task_done)
+        self.tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s stopped: %r", task.get_name(), task.exception())
+            self.errors.append((time.time(), f"{task.get_name()} stopped: {task.exception()!r}"))
+
+
+# What a viewer worker serves (GET and HEAD only); everything else belongs to the primary.
+VIEWER_ROUTES = (
+    "/ws",
+    "/healthz",
+    "/static/",
+    "/vendor/",
+    "/overlay",
+    "/about",
+    "/timelapse",
+    "/replays",
+    "/api/games",
+    "/api/metrics",
+    "/api/milestones",
+    "/api/runs",
+    "/api/ladder",
+    "/api/calibration",
+    "/api/style",
+    "/api/timelapse",
+    "/api/matches",
+)
+
+
+def viewer_serves(method: str, path: str) -> bool:
+    if method not in ("GET", "HEAD") or path.endswith("/analyse"):
+        return False
+    return any(path == r or path.startswith(r if r.endswith("/") else r + "/") for r in VIEWER_ROUTES)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.role == "viewer":
+        return _viewer_app(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -222,14 +322,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.store.close()
 
     app = FastAPI(title="Shogi Showcase", version="0.1.0", lifespan=lifespan)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_request_bytes):
-            return JSONResponse({"detail": f"request body over {settings.max_request_bytes} bytes"}, 413)
-        return await call_next(request)
-
+    _limit_body(app, settings)
     for module in (
         health,
         games,
@@ -249,10 +342,65 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pages,
     ):
         app.include_router(module.router)
+    _mount_files(app)
+    return app
+
+
+def _limit_body(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_request_bytes):
+            return JSONResponse({"detail": f"request body over {settings.max_request_bytes} bytes"}, 413)
+        return await call_next(request)
+
+
+def _mount_files(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     for prefix, folder in pages.VENDOR.items():
         if folder.is_dir():
             app.mount(prefix, StaticFiles(directory=folder), name=prefix.strip("/"))
         else:
             log.warning("%s is missing (run `npm ci`): pages that need it cannot load", folder)
+
+
+def _viewer_app(settings: Settings) -> FastAPI:
+    """A viewer worker: the same routes, limited to `VIEWER_ROUTES`; the rest is refused with 421 and
+    the primary's address."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        services = ViewerServices(settings)
+        app.state.services = services
+        services.start_background()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            for task in services.tasks:
+                task.cancel()
+            await asyncio.gather(*services.tasks, return_exceptions=True)
+
+    app = FastAPI(title="Shogi Showcase (viewer worker)", version="0.1.0", lifespan=lifespan)
+    where = settings.primary_url or "the primary worker"
+
+    @app.middleware("http")
+    async def only_viewer_routes(request: Request, call_next):
+        if not viewer_serves(request.method, request.url.path):
+            detail = (
+                f"this is a viewer worker: it serves the viewer feed, the pages and the archive's read"
+                f" routes; send {request.method} {request.url.path} to {where}"
+            )
+            return JSONResponse({"detail": detail, "primary": settings.primary_url}, 421)
+        return await call_next(request)
+
+    @app.websocket("/ws/trainer")
+    async def no_trainer_here(ws: WebSocket) -> None:
+        await ws.accept()  # so the refusal carries a reason
+        await ws.close(code=1008, reason=f"a viewer worker: connect the trainer to {where}"[:120])
+
+    _limit_body(app, settings)
+    for module in (health, games, metrics, calibration, ladder, matches, style, timelapse, viewers, pages):
+        app.include_router(module.router)
+    _mount_files(app)
     return app

@@ -31,6 +31,22 @@ class Settings(BaseSettings):
     snapshot_metric_points: int = Field(300, ge=1)
     send_timeout_s: float = Field(5.0, gt=0)
 
+    # Scale-out: several web workers sharing one stream through Redis (server/bus.py)
+    redis_url: str | None = None
+    """e.g. redis://127.0.0.1:6379/0 or unix:///path/redis.sock. Set on the primary, its stream also goes
+    out through Redis; a viewer worker relays it from there. Unset: one process, as before.
+    `python -m server up --workers N` starts its own redis-server when this is unset."""
+    redis_prefix: str = Field("showcase", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    """Channel names start with this (one Redis can carry several showcases)."""
+    role: Literal["primary", "viewer"] = "primary"
+    """primary: the trainer link, polls, chat, control and archive writes (exactly one). viewer: the
+    viewer feed, the pages and the archive's read routes, relayed from the primary through Redis."""
+    primary_url: str | None = None
+    """Where a viewer worker sends people for what only the primary does (control, polls, the trainer
+    link); shown in its refusals, e.g. http://127.0.0.1:8000."""
+    worker_name: str | None = None
+    """A viewer worker's name in logs and /healthz (default: its port)."""
+
     # Archive retention (applied in the background; see server/retention.py)
     keep_sampled_days: float = Field(7.0, ge=0)
     """Self-play and evaluation games older than this are deleted (0 = kept until the size limit)."""

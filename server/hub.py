@@ -9,6 +9,8 @@
   is gap-free; a gap seen by a page therefore means a reconnect, and the page asks for a snapshot.
 
 Use `hub.publish(t, d)` from the event loop and `async with hub.subscribe() as sub: async for msg in sub`.
+A tap (`hub.taps`) sees every published message as serialised text, in publish order: the Redis bus
+(server/bus.py) forwards the primary worker's stream to the viewer workers with it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import itertools
 import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,7 +29,7 @@ def dumps(value: Any) -> str:
 
 
 CONFLATE = frozenset({"metrics", "status", "trainer_status", "server_load", "poll_tally", "training_games"})
-Pending = tuple[str, dict, int]  # (type, payload, ts)
+Pending = tuple  # (type, payload, ts) or (type, payload, ts, payload as JSON text)
 
 
 class SubscriberClosed(Exception):
@@ -105,8 +107,8 @@ class Subscription:
         """Start the stream again from a snapshot (resync): drop what is pending, restart numbering."""
         self._pending.clear()
         self.seq = 0
-        for t, d, ts in first:
-            self._offer(t, d, ts)
+        for item in first:
+            self._offer(*item)
 
 
 class Hub:
@@ -117,14 +119,20 @@ class Hub:
         self._subs: set[Subscription] = set()
         self.published = 0
         self.disconnected_slow = 0
+        self.taps: list[Callable[[str, str, int], None]] = []  # (type, payload text, ts), never awaited
 
     @property
     def subscribers(self) -> int:
         return len(self._subs)
 
-    def publish(self, t: str, d: dict, ts: int) -> None:
+    def publish(self, t: str, d: dict, ts: int, text: str | None = None) -> None:
+        """Offer one message to every subscriber; `text` is `d` already serialised (a viewer worker
+        passes on the primary's bytes)."""
         self.published += 1
-        text = dumps(d)  # once, however many subscribers
+        if text is None:
+            text = dumps(d)  # once, however many subscribers
+        for tap in self.taps:
+            tap(t, text, ts)
         for sub in list(self._subs):
             sub._offer(t, d, ts, text)
             if sub.closed_reason is not None:
@@ -135,12 +143,23 @@ class Hub:
     async def subscribe(self, first: list[Pending] | None = None) -> AsyncIterator[Subscription]:
         """Register a subscriber (optionally starting with `first`, e.g. a snapshot); always removed
         again when the block exits."""
-        sub = Subscription(self, self.maxsize)
-        for t, d, ts in first or []:
-            sub._offer(t, d, ts)
-        self._subs.add(sub)
+        sub = self.attach(first)
         try:
             yield sub
         finally:
-            self._subs.discard(sub)
-            sub.close("unsubscribed")
+            self.detach(sub)
+
+    def attach(self, first: list[Pending] | None = None) -> Subscription:
+        """Register a subscriber now, starting with `first`; `detach` it when done."""
+        sub = Subscription(self, self.maxsize)
+        for item in first or []:
+            sub._offer(*item)
+        self._subs.add(sub)
+        return sub
+
+    def detach(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+        sub.close("unsubscribed")
+
+    def each(self) -> list[Subscription]:
+        return list(self._subs)

@@ -16,6 +16,8 @@ RECENT_S = 300  # errors older than this no longer make the server unhealthy (th
 
 @router.get("/healthz")
 async def healthz(s: Annotated[object, Depends(services)]) -> dict:
+    if s.settings.role == "viewer":
+        return _viewer_health(s)
     store_error = s.store.error
     recent = [{"at": at, "what": what} for at, what in s.errors if at > time.time() - RECENT_S]
     try:
@@ -52,4 +54,23 @@ async def healthz(s: Annotated[object, Depends(services)]) -> dict:
             "ignored": dict(s.polls.ignored),  # lines not counted, by why: nothing dropped unseen
         },
         "obs": s.obs.state() if s.obs is not None else {"configured": False, "how": "set SHOWCASE_OBS_URL"},
+        "bus": s.bus.stats() if s.bus is not None else {"configured": False, "how": "set SHOWCASE_REDIS_URL"},
+    }
+
+
+def _viewer_health(s) -> dict:
+    """A viewer worker: is it relaying the primary's stream, and how many viewers does it serve."""
+    recent = [{"at": at, "what": what} for at, what in s.errors if at > time.time() - RECENT_S]
+    bus = s.mirror.stats()
+    return {
+        "ok": bus["state"] == "connected" and not recent,
+        "role": "viewer",
+        "primary": s.settings.primary_url,
+        "viewers": s.viewers(),
+        "published": s.hub.published,
+        "disconnected_slow": s.hub.disconnected_slow,
+        "trainer": {"connected": s.live.trainer["connected"], "run_id": s.live.run_id},
+        "bus": bus,
+        "load": s.load.sample(),
+        "errors": recent,
     }

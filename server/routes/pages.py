@@ -55,12 +55,6 @@ WIDGETS = tuple(WIDGET_PAGES)
 LAYOUTS = ("classic", "board-left", "board-right", "compact")  # the composite's ?layout= presets
 
 
-def first_snapshot(s) -> dict:
-    """What /ws sends a new viewer first (never the held move): inlined into the live pages."""
-    parts = s.polls.snapshot_parts()
-    return s.live.snapshot(**parts, engine=s.analyst.state.model_dump(), server=s.server_load)
-
-
 def _page(request: Request, template: str, script: str, styles: list[str], snapshot=None, **context):
     return TEMPLATES.TemplateResponse(
         request,
@@ -73,7 +67,7 @@ def _page(request: Request, template: str, script: str, styles: list[str], snaps
 async def control_room(request: Request, s: Annotated[object, Depends(services)]):
     """The streamer's control room: every widget, the showcase and poll controls, local chat."""
     styles = [*_WIDGET_CSS, f"{_CSS}scorecard.css", f"{_CSS}knobs.css", f"{_CSS}control.css"]
-    return _page(request, "control.html", "control", styles, first_snapshot(s))
+    return _page(request, "control.html", "control", styles, await s.page_snapshot())
 
 
 @router.get("/overlay", include_in_schema=False, response_class=HTMLResponse)
@@ -86,7 +80,7 @@ async def composite_page(request: Request, s: Annotated[object, Depends(services
         "overlay.html",
         "overlay",
         styles,
-        first_snapshot(s),
+        await s.page_snapshot(),
         layout=layout if layout in LAYOUTS else "classic",
     )
 
@@ -97,7 +91,7 @@ async def widget_page(request: Request, widget: str, s: Annotated[object, Depend
     if widget not in WIDGET_PAGES:
         raise HTTPException(404, f"no overlay {widget!r}; there are {sorted(WIDGETS)}")
     title, extra, live = WIDGET_PAGES[widget]
-    snapshot = first_snapshot(s) if live else None
+    snapshot = await s.page_snapshot() if live else None
     return _page(
         request, "widget.html", "widget", [*_WIDGET_CSS, *extra], snapshot, widget=widget, title=title
     )

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from server.bus import NoSnapshot
 from server.hub import SubscriberClosed
 from server.routes import services
-from server.routes.pages import first_snapshot
-from showcase_core.protocol import FROM_VIEWER, ProtocolError, now_ms, parse
+from showcase_core.protocol import FROM_VIEWER, ProtocolError, parse
 
 log = logging.getLogger("server.viewers")
 router = APIRouter()
@@ -34,37 +34,42 @@ async def viewer_feed(ws: WebSocket) -> None:
         await ws.close(code=1008, reason="origin not allowed")
         return
 
-    def snapshot():
-        return ("snapshot", first_snapshot(s), now_ms())
+    try:
+        async with s.viewer_feed() as sub:
+            await _serve(ws, s, sub)
+    except NoSnapshot as exc:  # a viewer worker whose primary does not answer: come back later
+        await ws.close(code=1013, reason=str(exc)[:120])
 
-    async with s.hub.subscribe([snapshot()]) as sub:
 
-        async def send() -> None:
-            while True:
-                text = await sub.get_text()
-                async with asyncio.timeout(s.settings.send_timeout_s):  # no task per send, unlike wait_for
-                    await ws.send_text(text)
+async def _serve(ws: WebSocket, s, sub) -> None:
+    """Send the stream and read the viewer's resync requests until either side ends."""
 
-        async def receive() -> None:
-            while True:
-                text = await ws.receive_text()
-                try:
-                    envelope, _ = parse(text, allowed=FROM_VIEWER)
-                except ProtocolError as exc:
-                    await ws.close(code=1003, reason=str(exc)[:120])
-                    return
-                if envelope.t == "resync":
-                    sub.restart([snapshot()])
+    async def send() -> None:
+        while True:
+            text = await sub.get_text()
+            async with asyncio.timeout(s.settings.send_timeout_s):  # no task per send, unlike wait_for
+                await ws.send_text(text)
 
-        sender, receiver = asyncio.create_task(send()), asyncio.create_task(receive())
-        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        for task in done:
-            exc = task.exception()
-            if isinstance(exc, SubscriberClosed):
-                await ws.close(code=1008, reason=str(exc)[:120])
-            elif isinstance(exc, TimeoutError):
-                await ws.close(code=1008, reason="send timed out: viewer too slow")
-            elif exc is not None and not isinstance(exc, WebSocketDisconnect):
-                log.warning("viewer connection ended: %r", exc)
+    async def receive() -> None:
+        while True:
+            text = await ws.receive_text()
+            try:
+                envelope, _ = parse(text, allowed=FROM_VIEWER)
+            except ProtocolError as exc:
+                await ws.close(code=1003, reason=str(exc)[:120])
+                return
+            if envelope.t == "resync":
+                s.resync(sub)
+
+    sender, receiver = asyncio.create_task(send()), asyncio.create_task(receive())
+    done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        exc = task.exception()
+        if isinstance(exc, SubscriberClosed):
+            await ws.close(code=1008, reason=str(exc)[:120])
+        elif isinstance(exc, TimeoutError):
+            await ws.close(code=1008, reason="send timed out: viewer too slow")
+        elif exc is not None and not isinstance(exc, WebSocketDisconnect):
+            log.warning("viewer connection ended: %r", exc)
