@@ -109,6 +109,11 @@ def _add_bench(sub) -> None:
     use.add_argument("--repeats", type=int, default=4)
     use.add_argument("--threads", type=int)
     use.add_argument("--json", action="store_true")
+    ddp = bench_sub.add_parser("ddp", help="data-parallel training samples/s for 1, 2, ... ranks (torchrun)")
+    ddp.add_argument("--ranks", default="1,2", help="comma-separated rank counts, e.g. 1,2")
+    ddp.add_argument("--updates", type=int, default=6)
+    ddp.add_argument("--preset", default="cpu-small")
+    ddp.add_argument("--json", action="store_true")
     bench_sub.add_parser("book", help="regenerate the shipped opening book and probe positions (needs FSF)")
     lad = bench_sub.add_parser("ladder", help="calibrate the engine ladder: round robin, Elo with random = 0")
     lad.add_argument(
@@ -200,6 +205,17 @@ def main(argv: list[str] | None = None) -> int:
         from trainer.bench import bench_usage, print_result
 
         print_result(bench_usage(repeats=args.repeats, threads=args.threads), args.json)
+        return 0
+    if args.command == "bench" and args.target == "ddp":
+        from trainer.bench import bench_ddp, print_result
+
+        try:
+            ranks = [int(x) for x in args.ranks.split(",")]
+        except ValueError:
+            parser.error("--ranks takes comma-separated numbers, e.g. 1,2")
+        if min(ranks) < 1 or args.updates < 2:
+            parser.error("--ranks must be positive and --updates at least 2 (the first is a warm-up)")
+        print_result(bench_ddp(ranks=ranks, updates=args.updates, preset=args.preset), args.json)
         return 0
     if args.command == "bench" and args.target in ("book", "ladder"):
         from trainer.bench_ladder import run_book, run_calibration

@@ -620,3 +620,55 @@ def bench_usage(*, repeats: int = 4, threads: int | None = None) -> dict:
         "ratio": round(mean["without"] / mean["with"], 3),
         "runs_ms": {k: [round(x * 1000, 1) for x in v] for k, v in times.items()},
     }
+
+
+def bench_ddp(*, ranks: list[int], updates: int = 6, preset: str = "cpu-small") -> dict:
+    """Data-parallel training samples/s for each rank count, each a real `torchrun` of the default
+    config (compile off, `run.threads` = cores / ranks, same seed), read from its `metrics.jsonl`:
+    the mean of `perf/sps` (global samples per second of collection plus update) after the first update."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    cores = os.cpu_count() or 1
+    out: dict = {"benchmark": "ddp", "preset": preset, "updates": updates, "cpu_cores": cores, "runs": []}
+    for n in ranks:
+        with tempfile.TemporaryDirectory(prefix="bench-ddp-") as tmp:
+            run_dir = Path(tmp) / "run"
+            threads = max(1, cores // n)
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n),
+                   "--master-port", str(_free_port()), "-m", "trainer", "train", "--json",
+                   "--updates", str(updates), "--run-dir", str(run_dir), "--preset", preset,
+                   "--set", "compile.mode='off'", "--set", "eval.every_updates=0",
+                   "--set", f"run.threads={threads}", "--set", "checkpoint.every_minutes=0"]  # fmt: skip
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+            started = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            wall = time.perf_counter() - started
+            if done.returncode != 0:
+                raise RuntimeError(f"torchrun with {n} ranks failed:\n{done.stderr[-2000:]}")
+            lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            sps = [line["perf/sps"] for line in lines[1:]]
+            out["runs"].append({
+                "ranks": n,
+                "threads_per_rank": threads,
+                "samples": lines[-1]["perf/samples"],
+                "samples_per_update": lines[-1]["perf/samples"] // len(lines),
+                "sps_mean": round(sum(sps) / len(sps), 1),
+                "sps_each": [round(x, 1) for x in sps],
+                "collect_sps_mean": round(sum(x["perf/collect_sps"] for x in lines[1:]) / len(sps), 1),
+                "wall_s": round(wall, 1),
+            })  # fmt: skip
+    base = out["runs"][0]["sps_mean"]
+    for run in out["runs"]:
+        run["speedup_vs_first"] = round(run["sps_mean"] / base, 3)
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

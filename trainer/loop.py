@@ -4,6 +4,7 @@ schedule. It reads like the algorithm (cleanrl's order); everything around it is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -11,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from trainer.checkpoint import (
 )
 from trainer.compile import BackgroundCompile, compile_model
 from trainer.config import ConfigError, TrainConfig
+from trainer.distributed import Dist, from_env, share
 from trainer.evaluate import LadderEval, elo_from_score, network_mover, play_match
 from trainer.knobs import Knobs
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
@@ -140,17 +142,49 @@ def train(
 
 
 def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, token) -> TrainResult:
-    torch.set_num_threads(cfg.run.threads or default_threads())
+    device = resolve_device(cfg.run.device)
+    dist = from_env(device)  # torchrun: this rank of WORLD_SIZE; else the one process
+    try:
+        return _train_rank(cfg, dist, device, resume=resume, stop=stop, progress=progress, token=token)
+    finally:
+        dist.close()
+
+
+def _light(games: list) -> list:
+    """Finished games without their moves: what the update's metrics need, cheap to gather."""
+    out = []
+    for game in games:
+        ep, colour = game if isinstance(game, tuple) else (game, None)
+        light = replace(ep, final_sfen="", moves=[])
+        out.append(light if colour is None else (light, colour))
+    return out
+
+
+def _train_rank(
+    cfg: TrainConfig, dist: Dist, device, *, resume: bool, stop: StopFlag, progress: bool, token
+) -> TrainResult:
+    main = dist.is_main
+    threads = cfg.run.threads or max(1, default_threads() // dist.world)
+    torch.set_num_threads(threads)
     run_dir = Path(cfg.run.run_dir)
     ckpt_dir = run_dir / "checkpoints"
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ckpt_dir.glob(".*.tmp"):  # left by a kill during a save; the real files are intact
-        stale.unlink(missing_ok=True)
+    if main:
+        for stale in ckpt_dir.glob(".*.tmp"):  # left by a kill during a save; the real files are intact
+            stale.unlink(missing_ok=True)
     margs: ModelArgs = model_args_from_config(cfg.model)
+    # This rank's share of every env group and of the minibatch (all of it on one process).
+    cur = cfg.curriculum
+    local_envs = {
+        "num_envs": share(cfg.env.num_envs, dist, "env.num_envs"),
+        "pool_envs": share(cur.pool_envs, dist, "curriculum.pool_envs"),
+        "random_opponent_envs": share(cur.random_opponent_envs, dist, "curriculum.random_opponent_envs"),
+        "greedy_opponent_envs": share(cur.greedy_opponent_envs, dist, "curriculum.greedy_opponent_envs"),
+    }
+    local_mb = share(cfg.ppo.minibatch_size, dist, "ppo.minibatch_size")
 
-    torch.manual_seed(cfg.run.seed)
-    np_rng = np.random.default_rng(cfg.run.seed)
-    device = resolve_device(cfg.run.device)
+    torch.manual_seed(cfg.run.seed)  # the same initial weights on every rank (and broadcast below)
+    np_rng = np.random.default_rng(cfg.run.seed + 1_000_003 * dist.rank)
     model = build_model(margs).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.ppo.learning_rate, eps=1e-5)
     start_update, samples_done, elapsed_before = 0, 0, 0.0
@@ -158,7 +192,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     resumed_from = resumed_run_id = None
     latest = ckpt_dir / "latest.pt"
     data = None
-    if resume and latest.exists():
+    if main and resume and latest.exists():
         try:
             data = load_checkpoint(latest, model_args=asdict(margs))  # tensors land on the CPU
         except ObservationMismatch as exc:
@@ -173,6 +207,8 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                 f"resume: {exc}. Its checkpoints and curve are kept in {aside}; starting afresh",
                 file=sys.stderr,
             )
+    if dist.from_main(data is not None) and not main:  # rank 0 resumed (after any set-aside): so do we
+        data = load_checkpoint(latest, model_args=asdict(margs))
     if data is not None:
         model.load_state_dict(data["model"])
         optimizer.load_state_dict(data["optimizer"])
@@ -182,35 +218,42 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         restore_rng(data["rng"], np_rng)
         resumed_from = str(latest)
         resumed_run_id = data.get("run_id")
-        _drop_metrics_after(run_dir / "metrics.jsonl", start_update)
+        if main:
+            _drop_metrics_after(run_dir / "metrics.jsonl", start_update)
+    if dist.active:
+        dist.broadcast_module(model)
+        # Each rank samples its own games: its own streams from here on (rank 0 keeps the saved ones).
+        if not main:
+            torch.manual_seed(cfg.run.seed + 7919 * dist.rank + start_update)
+            np_rng = np.random.default_rng(cfg.run.seed + 1_000_003 * dist.rank + start_update)
 
-    n_envs = cfg.total_envs
+    n_envs = sum(local_envs.values())
     pool = None
     if cfg.curriculum.pool_envs:
         from trainer.league import OpponentPool
 
         pool = OpponentPool(
             ckpt_dir, model, model_args=asdict(margs), size=cfg.curriculum.pool_size, device=device,
-            seed=cfg.run.seed + start_update,
+            seed=cfg.run.seed + start_update + 7919 * dist.rank,
         )  # fmt: skip
         pool.refresh(model)
     collector = Collector(
-        cfg.env.num_envs,
+        local_envs["num_envs"],
         max_plies=cfg.env.max_plies,
         gamma=cfg.ppo.gamma,
         material_shaping=cfg.reward.material_shaping,
         cap_is_draw=cfg.reward.cap_is_draw,
         material_cap=cfg.reward.material_cap,
-        pool_envs=cfg.curriculum.pool_envs,
+        pool_envs=local_envs["pool_envs"],
         pool_opponent=pool.opponent if pool else None,
-        random_opponent_envs=cfg.curriculum.random_opponent_envs,
-        greedy_opponent_envs=cfg.curriculum.greedy_opponent_envs,
+        random_opponent_envs=local_envs["random_opponent_envs"],
+        greedy_opponent_envs=local_envs["greedy_opponent_envs"],
         greedy_share=cfg.curriculum.greedy_share,
         seed=int(np_rng.integers(2**31)),
         start_sfens=cfg.env.start_sfens or None,
     )
     sample_obs, sample_mask = collector.observation()
-    mb = cfg.ppo.minibatch_size
+    mb = local_mb
     train_obs = torch.from_numpy(np.resize(sample_obs, (mb, *sample_obs.shape[1:])))
     train_mask = torch.from_numpy(np.resize(sample_mask, (mb, *sample_mask.shape[1:])))
     samples = (
@@ -229,7 +272,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         compiled = compile_model(model, cfg.compile.mode, *samples, tolerance=cfg.compile.tolerance)
 
     started_at = time.time()
-    ladder = LadderEval(cfg.engines) if cfg.eval.every_updates else None
+    ladder = LadderEval(cfg.engines) if cfg.eval.every_updates and main else None
     if ladder is not None and ladder.status:
         print(f"engines: {ladder.status} (the ladder Elo and the accuracy curve are off)", file=sys.stderr)
     record = {
@@ -258,15 +301,16 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
         },
         # Who the training games are against, as shares of the envs.
         "opponent_mix": {
-            "self": cfg.env.num_envs / n_envs,
-            "random": cfg.curriculum.random_opponent_envs * (1 - cfg.curriculum.greedy_share) / n_envs,
+            "self": cfg.env.num_envs / cfg.total_envs,
+            "random": cur.random_opponent_envs * (1 - cur.greedy_share) / cfg.total_envs,
             "greedy": (
                 cfg.curriculum.greedy_opponent_envs
                 + cfg.curriculum.random_opponent_envs * cfg.curriculum.greedy_share
             )
-            / n_envs,
-            "past_self": cfg.curriculum.pool_envs / n_envs,
+            / cfg.total_envs,
+            "past_self": cfg.curriculum.pool_envs / cfg.total_envs,
         },
+        "distributed": {**dist.describe(), "envs_per_rank": n_envs, "minibatch_per_rank": local_mb},
         "threads": torch.get_num_threads(),
         "device": str(device),
         "torch": torch.__version__,
@@ -283,9 +327,10 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     collector.set_greedy_share(knobs.values["greedy_share"])  # a resumed run keeps its opponent mix
     record["knobs"] = {"bounds": {k: list(v) for k, v in knobs.bounds.items()}, "start": dict(knobs.values)}
     record["knob_changes"] = [c.as_dict() for c in knobs.changes]
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+    if main:
+        (run_dir / "run.json").write_text(json.dumps(record, indent=2))
     live = None
-    if cfg.live.server_url:
+    if cfg.live.server_url and main:  # rank 0 alone publishes
         from trainer.live import Live
 
         live = Live(
@@ -373,7 +418,7 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     last_save = time.monotonic()
 
     def timelapse_frame() -> None:  # SE attention over time: the shipped positions, this network
-        if live is None or not cfg.live.timelapse:
+        if live is None or not cfg.live.timelapse or not main:
             return
         from trainer.live import shown_potential
         from trainer.timelapse import frame, write_frame
@@ -399,24 +444,36 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     if update == 0:
         timelapse_frame()  # the untrained network: the time-lapse's first frame
     try:
-        with metrics_path.open("a") as metrics_file:
+        with metrics_path.open("a") if main else contextlib.nullcontext() as metrics_file:
             while True:
+                reason = None
                 if planned is not None and update >= start_update + planned:
+                    reason = "updates"
+                elif deadline is not None and time.monotonic() >= deadline:
+                    reason = "minutes"
+                elif stop:
+                    reason = stop.reason or "stop"
+                if dist.active:  # rank 0's clock and plan, or a signal any rank got: all stop together
+                    reasons = dist.gather(reason)
+                    reason = reasons[0] or next((r for r in reasons if r), None)
+                if reason is not None:
+                    stopped_by = reason
                     break
-                if deadline is not None and time.monotonic() >= deadline:
-                    stopped_by = "minutes"
-                    break
-                if stop:
-                    stopped_by = stop.reason or "stop"
-                    break
-                if knobs.apply_pending(
-                    update + 1,
-                    settings=settings,
-                    showcase=live.showcase if live else None,
-                    collector=collector,
-                    record=record,
+                if (
+                    knobs.apply_pending(
+                        update + 1,
+                        settings=settings,
+                        showcase=live.showcase if live else None,
+                        collector=collector,
+                        record=record,
+                    )
+                    and main
                 ):
                     (run_dir / "run.json").write_text(json.dumps(record, indent=2))
+                if dist.active:  # parameter changes reach rank 0 (the live link): everyone follows
+                    knobs.values.update(dist.from_main(dict(knobs.values)))
+                    settings.ent_coef = knobs.values["ent_coef"]
+                    collector.set_greedy_share(knobs.values["greedy_share"])
                 progress_frac = (update - start_update) / planned if planned else 0.0
                 lr = lr_at(cfg.ppo.lr_schedule, knobs.values["learning_rate"], progress_frac)
                 for group in optimizer.param_groups:
@@ -455,24 +512,43 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
                         settings,
                         generator,
                         usage,
+                        dist,
                     )
                 update_s = time.perf_counter() - t_update
                 update += 1
-                samples_done += stats.steps
-                metrics.update(_selfplay_metrics(stats.episodes, stats.vs_opponent, stats.vs_greedy))
+                steps = stats.steps
+                episodes, vs_opponent, vs_greedy, vs_pool = (
+                    stats.episodes, stats.vs_opponent, stats.vs_greedy, stats.vs_pool
+                )  # fmt: skip
+                if dist.active:  # every rank's games and samples count
+                    parts = dist.gather(
+                        (steps, *(_light(g) for g in (episodes, vs_opponent, vs_greedy, vs_pool)))
+                    )
+                    steps = sum(p[0] for p in parts)
+                    episodes, vs_opponent, vs_greedy, vs_pool = (
+                        [g for p in parts for g in p[i]] for i in range(1, 5)
+                    )
+                samples_done += steps
+                metrics.update(_selfplay_metrics(episodes, vs_opponent, vs_greedy))
                 if pool is not None:
-                    metrics.update(_pool_metrics(stats.vs_pool, pool))
+                    metrics.update(_pool_metrics(vs_pool, pool))
                     if update % cfg.curriculum.pool_every_updates == 0:
-                        pool.add(snapshot, update)
+                        if main:
+                            pool.add(snapshot, update)
+                        dist.barrier()  # the new snapshot exists before any rank draws from the pool
                     if update % cfg.curriculum.pool_refresh_updates == 0:
                         pool.refresh(model)
                 metrics["ppo/lr"] = lr
                 metrics["ppo/ent_coef"] = settings.ent_coef
-                metrics["perf/sps"] = stats.steps / (stats.seconds + update_s)
-                metrics["perf/collect_sps"] = stats.steps / stats.seconds
-                metrics["perf/update_sps"] = stats.steps * settings.update_epochs / update_s
+                metrics["perf/sps"] = steps / (stats.seconds + update_s)
+                metrics["perf/collect_sps"] = steps / stats.seconds
+                metrics["perf/update_sps"] = steps * settings.update_epochs / update_s
                 metrics["perf/samples"] = samples_done
                 metrics["perf/compiled"] = float(compiled.status.compiled)  # which network ran this update
+                if dist.active:
+                    metrics["perf/ranks"] = dist.world
+                if not main:
+                    continue  # rank 0 alone evaluates, writes metrics and checkpoints
 
                 eval_games: list[dict] = []
                 if cfg.eval.every_updates and update % cfg.eval.every_updates == 0:
@@ -510,9 +586,9 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
             live.stop()
         if ladder is not None:
             ladder.close()
-    if progress:
+    if progress and main:
         print(file=sys.stderr)
-    if update > start_update:
+    if update > start_update and main:
         checkpoint_path = snapshot(latest)
     return TrainResult(
         run_dir=str(run_dir),

@@ -177,13 +177,22 @@ def ppo_update(
     settings: PPOSettings,
     generator: torch.Generator,
     usage=None,
+    dist=None,
 ) -> dict[str, float | list[int]]:
     """Epochs of shuffled minibatches with the clipped objective; returns the update's metrics.
 
     `forward(obs, mask) -> (masked logits, value)` is the (possibly compiled) training-mode forward.
     `usage` (trainer/usage.py BufferUsage) counts, per minibatch, which samples were clipped, by game
     phase and side; its metrics join the update's.
+    `dist` (trainer/distributed.py) under torchrun: `rollout` is this rank's share and
+    `settings.minibatch_size` its share of the minibatch; gradients are averaged over the ranks after
+    every backward, advantages normalised over the global minibatch, and the metrics are the global
+    batch's.
     """
+    if dist is None:
+        from trainer.distributed import Dist
+
+        dist = Dist()
     b_obs = rollout.obs.flatten(0, 1)
     b_masks = rollout.masks.flatten(0, 1)
     b_actions = rollout.actions.flatten()
@@ -219,7 +228,8 @@ def ppo_update(
                 usage.visit(idx, (ratio - 1.0).abs() > settings.clip_coef, entropy)
             adv = b_adv[idx].to(dev)
             if settings.norm_adv:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                mean, std = _mean_std(adv, dist)
+                adv = (adv - mean) / (std + 1e-8)
             pg_loss = torch.max(
                 -adv * ratio, -adv * torch.clamp(ratio, 1 - settings.clip_coef, 1 + settings.clip_coef)
             ).mean()
@@ -238,6 +248,7 @@ def ppo_update(
 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            dist.average_gradients(parameters)  # the global minibatch's gradient, on every rank
             grad_norm = torch.nn.utils.clip_grad_norm_(parameters, settings.max_grad_norm)
 
             optimizer.step()
@@ -248,13 +259,24 @@ def ppo_update(
             sums["approx_kl"] += approx_kl.item()
             sums["clipfrac"] += clipfrac.item()
             sums["grad_norm"] += grad_norm.item()
-        if settings.target_kl is not None and sums["approx_kl"] / n_minibatches > settings.target_kl:
-            stopped_early = True
-            break
+        if settings.target_kl is not None:
+            kl = float(dist.sum(torch.tensor([sums["approx_kl"]]))[0]) / dist.world
+            if kl / n_minibatches > settings.target_kl:  # every rank decides alike
+                stopped_early = True
+                break
 
-    mean = {k: v / n_minibatches for k, v in sums.items()}
-    adv_norm = (b_adv - b_adv.mean()) / (b_adv.std() + 1e-8)
+    keys = list(sums)
+    reduced = dist.sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64)) / dist.world
+    mean = {k: float(v) / n_minibatches for k, v in zip(keys, reduced, strict=True)}
+    adv_mean, adv_std = _mean_std(b_adv, dist)
+    adv_norm = (b_adv - adv_mean) / (adv_std + 1e-8)
+    if usage is not None:
+        usage.reduce(dist)
     extra = usage.metrics() if usage is not None else {}
+    hist_raw, hist_norm = histogram(b_adv), histogram(adv_norm)
+    if dist.active:
+        counts = dist.sum(torch.tensor(hist_raw + hist_norm, dtype=torch.float64)).long().tolist()
+        hist_raw, hist_norm = counts[: len(hist_raw)], counts[len(hist_raw) :]
     return {
         **extra,
         "losses/policy": mean["policy"],
@@ -263,14 +285,39 @@ def ppo_update(
         "ppo/approx_kl": mean["approx_kl"],
         "ppo/clipfrac": mean["clipfrac"],
         "ppo/grad_norm": mean["grad_norm"],
-        "ppo/explained_variance": explained_variance(b_values, b_returns),
+        "ppo/explained_variance": _explained_variance(b_values, b_returns, dist),
         "ppo/epochs_run": _epoch + 1,
         "ppo/early_stop": float(stopped_early),
-        "adv/hist_raw": histogram(b_adv),
-        "adv/hist_norm": histogram(adv_norm),
-        "adv/mean": float(b_adv.mean()),
-        "adv/std": float(b_adv.std()),
+        "adv/hist_raw": hist_raw,
+        "adv/hist_norm": hist_norm,
+        "adv/mean": float(adv_mean),
+        "adv/std": float(adv_std),
     }
+
+
+def _mean_std(x: torch.Tensor, dist) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) standard deviation of `x`, over every rank's `x` under torchrun."""
+    if not dist.active:
+        return x.mean(), x.std()
+    s = dist.sum(torch.stack([x.sum(), (x * x).sum(), torch.tensor(float(x.numel()))]).double().cpu())
+    n = s[2]
+    mean = s[0] / n
+    var = (s[1] - n * mean * mean) / (n - 1)
+    return mean.to(x.dtype).to(x.device), var.clamp_min(0).sqrt().to(x.dtype).to(x.device)
+
+
+def _explained_variance(values: torch.Tensor, returns: torch.Tensor, dist) -> float:
+    if not dist.active:
+        return explained_variance(values, returns)
+    r, e = returns.double(), (returns - values).double()
+    n = torch.tensor(float(r.numel()), dtype=torch.float64)
+    s = dist.sum(torch.stack([r.sum(), (r * r).sum(), e.sum(), (e * e).sum(), n]))
+    n = s[4]
+    var_returns = s[1] / n - (s[0] / n) ** 2
+    var_error = s[3] / n - (s[2] / n) ** 2
+    if var_returns <= 0:
+        return float("nan")
+    return float(1 - var_error / var_returns)
 
 
 def lr_at(schedule: str, base_lr: float, progress: float) -> float:

@@ -67,6 +67,20 @@ class BufferUsage:
         self.side_visits = torch.zeros(3)
         self.side_clipped = torch.zeros(3)
         self.side_entropy = torch.zeros(3)
+        self.samples = torch.bincount(self.phase, minlength=3).float()
+        self.side_values = torch.bincount(self.side, weights=self.values.float(), minlength=3)
+        self.side_samples = torch.bincount(self.side, minlength=3).float()
+
+    def reduce(self, dist) -> None:
+        """Under torchrun: every counter summed over the ranks (call once, after the update), so the
+        metrics describe the global batch; the high-advantage tenth is each rank's own top tenth."""
+        if not dist.active:
+            return
+        names = ("samples", "high_adv", "visited", "clipped", "side_visits", "side_clipped",
+                 "side_entropy", "side_values", "side_samples")  # fmt: skip
+        packed = dist.sum(torch.cat([getattr(self, n).double() for n in names]))
+        for i, name in enumerate(names):
+            setattr(self, name, packed[3 * i : 3 * i + 3].float())
 
     def visit(self, idx: torch.Tensor, clipped: torch.Tensor, entropy: torch.Tensor) -> None:
         """One minibatch: its sample indices, which of them were clipped, their policy entropy."""
@@ -80,8 +94,8 @@ class BufferUsage:
 
     def metrics(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
-        n = len(self.phase)
-        samples = torch.bincount(self.phase, minlength=3)
+        samples = self.samples
+        n = float(samples.sum())
         clipped_total = float(self.clipped.sum())
         high_total = float(self.high_adv.sum())
         for i, name in enumerate(PHASES):
@@ -93,8 +107,8 @@ class BufferUsage:
             out[f"buffer/high_adv_{name}"] = float(self.high_adv[i]) / high_total
         for i, name in enumerate(SIDES):
             seen = float(self.side_visits[i])
-            mask = self.side == i
+            count = float(self.side_samples[i])
             out[f"side/{name}_entropy"] = float(self.side_entropy[i]) / seen if seen else None
             out[f"side/{name}_clip_rate"] = float(self.side_clipped[i]) / seen if seen else None
-            out[f"side/{name}_value"] = float(self.values[mask].mean()) if bool(mask.any()) else None
+            out[f"side/{name}_value"] = float(self.side_values[i]) / count if count else None
         return out
