@@ -106,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     sco.add_argument("--rate", type=float, default=20.0, help="move messages per second")
     sco.add_argument("--seconds", type=float, default=10.0)
     sco.add_argument("--json", action="store_true")
+    cht = bench_sub.add_parser(
+        "chat",
+        help="chat at a big channel's rate through the loopback Twitch IRC: votes counted, tally latency",
+    )
+    cht.add_argument("--rates", default="100,300,1000", help="chat lines per second, one round each")
+    cht.add_argument("--seconds", type=float, default=10.0, help="per round")
+    cht.add_argument("--users", type=int, default=5000, help="accounts chatting in each round")
+    cht.add_argument("--json", action="store_true")
     up.add_argument("--trainer-config", help="TOML config for the trainer")
     up.add_argument("--trainer-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     args = parser.parse_args(argv)
@@ -130,6 +138,18 @@ def main(argv: list[str] | None = None) -> int:
         if min(args.viewers, args.workers - 1, args.client_procs) < 1 or args.rate <= 0 or args.seconds <= 0:
             parser.error("--viewers, --client-procs and --rate must be positive, --workers at least 2")
         result = bench_scaleout(args.viewers, args.workers, args.client_procs, args.rate, args.seconds)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return 0
+    if args.command == "bench" and args.target == "chat":
+        from server.bench_chat import bench_chat
+
+        try:
+            rates = [float(x) for x in args.rates.split(",")]
+        except ValueError:
+            parser.error("--rates takes comma-separated numbers, e.g. 100,300,1000")
+        if min(rates) <= 0 or args.seconds <= 0 or args.users < 1:
+            parser.error("--rates, --seconds and --users must be positive")
+        result = bench_chat(rates, args.seconds, args.users)
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
         return 0
     if args.command == "bench" and args.target == "analysis":

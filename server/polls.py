@@ -77,6 +77,7 @@ class Poll:
     game_id: str | None = None
     ply: int | None = None
     votes: dict[str, tuple[str, str]] = field(default_factory=dict)  # user id -> (name, choice key)
+    counts: dict[str, int] = field(default_factory=dict)  # choice key -> votes, kept with `votes`
     labels: dict[str, str] = field(default_factory=dict)  # choice key -> what the tally shows
     answered: set[str] = field(default_factory=set)  # users already told why a vote failed
     parsed: OrderedDict = field(default_factory=OrderedDict)  # text -> (usi, label) or error
@@ -94,10 +95,17 @@ class Poll:
             sfen=self.sfen,
         )
 
+    def vote(self, user_id: str, name: str, key: str) -> None:
+        """Count `user_id` once: a new vote replaces the user's earlier one (O(1), however big chat is)."""
+        old = self.votes.get(user_id)
+        if old is not None:
+            self.counts[old[1]] -= 1
+        self.votes[user_id] = (name, key)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
     def tally(self, limit: int | None = 10) -> PollTally:
         counts: dict[str, int] = {c["key"]: 0 for c in self.choices}
-        for _, key in self.votes.values():
-            counts[key] = counts.get(key, 0) + 1
+        counts.update((k, v) for k, v in self.counts.items() if v or k in counts)
         ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         if self.kind == "strategy":  # every choice, in its own order
             ordered = sorted(counts.items(), key=lambda kv: int(kv[0]))
@@ -739,7 +747,7 @@ class PollEngine:
         return f"counted: {poll.labels[key]}" if msg.source == "local" else None
 
     def _record_vote(self, poll: Poll, msg: ChatMessage, key: str, label: str) -> None:
-        poll.votes[msg.user_id] = (msg.display_name, key)
+        poll.vote(msg.user_id, msg.display_name, key)
         poll.labels.setdefault(key, label)
         ts = self.clock()
         self.store.submit(

@@ -440,3 +440,25 @@ def test_a_showcase_that_never_holds_cancels_the_round(tmp_path):
         closed["outcome"] == "cancelled" and closed["reason"] == "the showcase did not hold its move in time"
     )
     assert current == {"state": "idle"} and opened == []
+
+
+def test_the_running_counts_equal_a_recount_of_every_users_last_vote():
+    """Poll.vote keeps the tally in O(1) per line; it must equal counting each user's last vote."""
+    import random
+
+    from server.polls import Poll
+
+    rng = random.Random(7)
+    poll = Poll(id="p", kind="predict", question="?", window_s=30)
+    last: dict[str, str] = {}
+    for _ in range(5000):
+        user, key = f"u{rng.randrange(700)}", rng.choice(["7g7f", "2g2f", "5g5f", "1g1f", "9g9f"])
+        poll.vote(user, user.upper(), key)
+        last[user] = key
+    recount: dict[str, int] = {}
+    for key in last.values():
+        recount[key] = recount.get(key, 0) + 1
+    tally = poll.tally(limit=None)
+    assert tally.total_votes == len(last) == len(poll.votes)
+    assert {c.key: c.votes for c in tally.choices} == recount
+    assert [c.votes for c in tally.choices] == sorted(recount.values(), reverse=True)
