@@ -101,32 +101,45 @@ def _wait_http(port: int, path: str, ok, timeout: float = 60.0) -> dict:
         time.sleep(0.2)
 
 
-async def _trainer(port: int, rate: float, seconds: float) -> int:
+async def _trainer(port: int, rate: float, seconds: float) -> tuple[int, int]:
+    """Send the moves at `rate`; returns (moves delivered to the server, trainer-link reconnects). An
+    overloaded server drops the link (its 2 s keepalive); the trainer reconnects and goes on, as the real
+    publisher does, and the move that failed is sent again."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    sent = 0
-    async with connect(f"ws://127.0.0.1:{port}/ws/trainer", additional_headers=headers, proxy=None) as tr:
-        seq = 0
+    hello = {"protocol": 1, "run_id": "bench", "config": {}, "model": {}, "compile": {}, "device": "cpu",
+             "update": 0, "reward": {}, "weights_version": 1}  # fmt: skip
+    start_game = {"game_id": "bench", "kind": "showcase", "start_sfen": "x", "black": "a", "white": "b",
+                  "weights_version": 1}  # fmt: skip
+    total, sent, reconnects, k = int(seconds * rate), 0, -1, 0
+    start = time.monotonic()
+    while k < total:
+        reconnects += 1
+        url = f"ws://127.0.0.1:{port}/ws/trainer"
+        async with connect(url, additional_headers=headers, proxy=None, ping_interval=None) as tr:
+            seq = 0
 
-        async def send(t, d):
-            nonlocal seq
-            await tr.send(dumps(make(t, d, seq=seq)))
-            seq += 1
+            async def send(t, d):
+                nonlocal seq
+                await tr.send(dumps(make(t, d, seq=seq)))
+                seq += 1
 
-        await send("hello", {"protocol": 1, "run_id": "bench", "config": {}, "model": {}, "compile": {},
-                             "device": "cpu", "update": 0, "reward": {}, "weights_version": 1})  # fmt: skip
-        await send("game_start", {"game_id": "bench", "kind": "showcase", "start_sfen": "x", "black": "a",
-                                  "white": "b", "weights_version": 1})  # fmt: skip
-        start = time.monotonic()
-        for k in range(int(seconds * rate)):
-            delay = start + k / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await send("move", move_payload(k + 1))
-            sent += 1
-        await asyncio.sleep(3.0)  # let deliveries finish
-    return sent
+            try:
+                await send("hello", hello)
+                await send("game_start", start_game)
+                while k < total:
+                    delay = start + k / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    await send("move", move_payload(k + 1))
+                    k += 1
+                    sent += 1
+                await asyncio.sleep(3.0)  # let deliveries finish
+            except ConnectionClosed:
+                continue
+    return sent, reconnects
 
 
 def _run_config(workers: int, viewers: int, procs: int, rate: float, seconds: float) -> dict:
@@ -160,7 +173,7 @@ def _run_config(workers: int, viewers: int, procs: int, rate: float, seconds: fl
                 _, ok, bad = parent.recv()
                 connected, failed = connected + ok, failed + bad
             per_worker = [_wait_http(port + i, "/healthz", lambda h: True)["viewers"] for i in range(workers)]
-            sent = asyncio.run(_trainer(port, rate, seconds))
+            sent, reconnects = asyncio.run(_trainer(port, rate, seconds))
             for parent in pipes:
                 parent.send("stop")
             counts: dict[int, int] = {}
@@ -190,6 +203,7 @@ def _run_config(workers: int, viewers: int, procs: int, rate: float, seconds: fl
         "connect_failures": failed,
         "viewers_per_worker": per_worker,
         "moves_sent": sent,
+        "trainer_link_reconnects": reconnects,
         "expected_deliveries": sent * viewers,
         "delivered": received,
         "lost": sent * viewers - received,

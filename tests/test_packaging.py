@@ -70,3 +70,17 @@ def test_demo_prints_a_game_whose_kif_reads_back():
     assert result.returncode == 0, result.stderr
     record = from_kif(result.stdout)
     assert record.game.ply == 30 and record.reason == "max_plies"
+
+
+def test_the_image_carries_what_the_server_reads_beside_its_package():
+    """The pages come from static/, templates/ and node_modules/ next to the packages (server/routes/
+    pages.py ROOT): the image copies all of them and installs editable, so ROOT is the app folder."""
+    from server.routes import pages
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    lines = [line.split() for line in dockerfile.splitlines() if line.startswith("COPY")]
+    copied = {Path(parts[-1]).name for parts in lines}
+    needed = {Path(p).relative_to(pages.ROOT).parts[0] for p in (pages.STATIC, *pages.VENDOR.values())}
+    needed |= {"templates", "showcase_core", "trainer", "server"}
+    assert needed <= copied, needed - copied
+    assert "pip install --no-cache-dir -e ." in dockerfile
