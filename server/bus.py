@@ -40,6 +40,7 @@ from showcase_core.protocol import now_ms
 log = logging.getLogger("server.bus")
 
 QUEUE_MAX = 20_000  # entries the primary holds for Redis; beyond it they are dropped and counted
+QUEUE_BYTES = 64 * 2**20  # and at most this many payload bytes (a move with every map is ~30 kB)
 BATCH = 256  # entries per pipelined round trip
 
 
@@ -74,11 +75,16 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
 class BusPrimary:
     """The primary worker's side: the hub's stream out to Redis, snapshots on request."""
 
-    def __init__(self, url: str, prefix: str, hub: Hub, snapshot: Callable[[], dict], *, queue_max=QUEUE_MAX):
+    def __init__(
+        self, url: str, prefix: str, hub: Hub, snapshot: Callable[[], dict], *, queue_max=QUEUE_MAX,
+        queue_bytes=QUEUE_BYTES,
+    ):  # fmt: skip
         self.url = url
         self.stream, self.requests = channels(prefix)
         self.snapshot = snapshot
         self.queue_max = queue_max
+        self.queue_bytes = queue_bytes
+        self._queued_bytes = 0
         self.boot = secrets.token_hex(6)  # a restarted primary is a new stream for the viewer workers
         self.n = 0  # the number of the last entry made (sent or dropped)
         self._queue: deque[list] = deque()  # [header, body], oldest first
@@ -100,6 +106,7 @@ class BusPrimary:
             "sent": self.sent,
             "dropped": self.dropped,
             "queued": len(self._queue),
+            "queued_bytes": self._queued_bytes,
             "snapshot_requests": self.snapshot_requests,
             "snapshots_sent": self.snapshots,
             "last_error": self.last_error,
@@ -111,10 +118,11 @@ class BusPrimary:
     def _enqueue(self, header: dict, body: str) -> None:
         self.n += 1
         header["n"], header["boot"] = self.n, self.boot
-        if len(self._queue) >= self.queue_max:
+        if len(self._queue) >= self.queue_max or self._queued_bytes + len(body) > self.queue_bytes:
             self.dropped += 1  # the viewer workers see the gap and resync their viewers
             return
         self._queue.append([header, body])
+        self._queued_bytes += len(body)
         self._wake.set()
 
     def answer(self) -> None:
@@ -145,6 +153,7 @@ class BusPrimary:
                 # What could not be sent is counted; the viewer workers see the gap and resync.
                 self.dropped += len(self._queue)
                 self._queue.clear()
+                self._queued_bytes = 0
                 self.last_error = repr(group_error.exceptions[0])
                 self.state = "disconnected"
                 log.warning("stream bus: Redis unavailable (%s); retrying in %.1f s", self.last_error, delay)
@@ -160,6 +169,7 @@ class BusPrimary:
                 self._wake.clear()
                 await self._wake.wait()
             batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+            self._queued_bytes -= sum(len(body) for _, body in batch)
             pipe = client.pipeline(transaction=False)
             for header, body in batch:
                 pipe.publish(self.stream, encode(header, body))

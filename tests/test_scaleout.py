@@ -326,3 +326,30 @@ def test_the_primary_keeps_serving_when_redis_dies_and_counts_what_it_could_not_
 
 def primary_bus(srv):
     return srv.server.config.app.state.services.bus
+
+
+def test_the_primarys_queue_to_redis_is_bounded_and_what_does_not_fit_is_counted():
+    from server.bus import BusPrimary, decode
+
+    async def go():
+        hub = Hub()
+        bus = BusPrimary("unix:///nonexistent", "t", hub, lambda: {"s": 1}, queue_max=50, queue_bytes=2000)
+        sizes = []
+        for i in range(40):
+            payload = {"ply": i, "pad": "x" * 90}
+            sizes.append(len(dumps(payload)))
+            hub.publish("move", payload, i)
+        fit = max(k for k in range(41) if sum(sizes[:k]) <= 2000)  # in order, until the budget is spent
+        stats = bus.stats()
+        assert stats["queued"] == fit and stats["dropped"] == 40 - fit and 0 < fit < 40
+        assert stats["entries"] == 40 == stats["queued"] + stats["dropped"] + stats["sent"]
+        assert stats["queued_bytes"] <= 2000
+        bus.answer()  # a snapshot request: its 7 bytes still fit, it is queued after the moves
+        bus.answer()  # and a second one before anything happened is answered by the same snapshot
+        assert bus.stats()["dropped"] == 40 - fit and bus.n == 41 and bus.stats()["queued"] == fit + 1
+        assert bus._queue[-1][0]["k"] == "snap" and bus.snapshots == 1 and bus.snapshot_requests == 2
+        header, body = decode(encode(*bus._queue[0]).encode())
+        assert header == {"k": "m", "t": "move", "ts": 0, "n": 1, "boot": bus.boot}
+        assert json.loads(body) == {"ply": 0, "pad": "x" * 90}
+
+    asyncio.run(go())
