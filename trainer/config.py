@@ -84,9 +84,10 @@ class RewardSection(Section):
     potential), GAE's baseline as it stands; the pages show it plus the potential. `result`: the
     expected result itself, the baseline being value minus the exact potential, which cancels the
     shaping out of every TD error (measured: converts mates but stops valuing material)."""
-    material_cap: float = Field(0.0, ge=0.0, le=300.0)
+    material_cap: float = Field(30.0, ge=0.0, le=300.0)
     """Clip the material balance the potential is made of to [-cap, cap] pawns (0 = no clip): a lead
-    beyond it earns no more shaping, so only winning pays once far ahead."""
+    beyond it earns no more shaping, so only winning pays once far ahead (measured at 30 minutes:
+    mate conversion 0.82 -> 0.90 at the same score against greedy)."""
     cap_is_draw: bool = True
     """End a game at the ply cap as a draw (no bootstrap) instead of a truncation. The observation
     carries the plies played, so the cap is part of the game the agent sees, and evaluation scores it
