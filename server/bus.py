@@ -72,6 +72,29 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError)
 
 
+async def keep_connected(url: str, session, on_error: Callable[[BaseException, float], None]) -> None:
+    """Run `session(client, connected)` on a fresh Redis client, and again after each failure, waiting
+    0.5 s, doubling to 10 s; a session calls `connected()` once it is up, which resets the wait."""
+    errors = _redis_errors()
+    delay = 0.5
+
+    def connected() -> None:
+        nonlocal delay
+        delay = 0.5
+
+    while True:
+        client = _redis(url)
+        try:
+            await session(client, connected)
+        except* errors as group:
+            on_error(group.exceptions[0], delay)
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
 class BusPrimary:
     """The primary worker's side: the hub's stream out to Redis, snapshots on request."""
 
@@ -136,32 +159,27 @@ class BusPrimary:
 
     async def run(self) -> None:
         """Connect, send, listen for snapshot requests; reconnect with backoff when Redis goes away."""
-        errors = _redis_errors()
-        delay = 0.5
-        while True:
-            client = _redis(self.url)
-            try:
-                await client.ping()
-                self.state, delay = "connected", 0.5
-                log.info("stream bus connected to %s (boot %s)", self.url, self.boot)
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(self.requests)
-                    async with asyncio.TaskGroup() as group:
-                        group.create_task(self._send(client))
-                        group.create_task(self._listen(pubsub))
-            except* errors as group_error:
-                # What could not be sent is counted; the viewer workers see the gap and resync.
-                self.dropped += len(self._queue)
-                self._queue.clear()
-                self._queued_bytes = 0
-                self.last_error = repr(group_error.exceptions[0])
-                self.state = "disconnected"
-                log.warning("stream bus: Redis unavailable (%s); retrying in %.1f s", self.last_error, delay)
-            finally:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        await keep_connected(self.url, self._session, self._down)
+
+    async def _session(self, client, connected) -> None:
+        await client.ping()
+        self.state = "connected"
+        connected()
+        log.info("stream bus connected to %s (boot %s)", self.url, self.boot)
+        async with client.pubsub() as pubsub:
+            await pubsub.subscribe(self.requests)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._send(client))
+                group.create_task(self._listen(pubsub))
+
+    def _down(self, exc: BaseException, retry_in: float) -> None:
+        # What could not be sent is counted; the viewer workers see the gap and resync.
+        self.dropped += len(self._queue)
+        self._queue.clear()
+        self._queued_bytes = 0
+        self.last_error = repr(exc)
+        self.state = "disconnected"
+        log.warning("stream bus: Redis unavailable (%s); retrying in %.1f s", self.last_error, retry_in)
 
     async def _send(self, client) -> None:
         while True:
@@ -257,33 +275,32 @@ class BusMirror:
 
     # -- the stream ------------------------------------------------------------------------------
     async def run(self) -> None:
-        errors = _redis_errors()
-        delay = 0.5
-        while True:
-            client = _redis(self.url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(self.stream)
-                    self._client = client
-                    self.state, delay = "connected", 0.5
-                    self.connected.set()
-                    log.info("viewer worker %s relaying the stream from %s", self.worker, self.url)
-                    self.last_n = None  # whatever passed while we were away is unknown: resync
-                    self._resync_all(again=True)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._handle(message["data"])
-            except errors as exc:
-                self.last_error = repr(exc)
-                self.state = "disconnected"
-                log.warning("viewer worker %s: Redis unavailable (%s); retrying", self.worker, exc)
-            finally:
-                self.connected.clear()
-                self._client = None
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        await keep_connected(self.url, self._session, self._down)
+
+    async def _session(self, client, connected) -> None:
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(self.stream)
+                self._client = client
+                self.state = "connected"
+                connected()
+                self.connected.set()
+                log.info("viewer worker %s relaying the stream from %s", self.worker, self.url)
+                self.last_n = None  # whatever passed while we were away is unknown: resync
+                self._resync_all(again=True)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._handle(message["data"])
+        finally:
+            self.connected.clear()
+            self._client = None
+
+    def _down(self, exc: BaseException, retry_in: float) -> None:
+        self.last_error = repr(exc)
+        self.state = "disconnected"
+        log.warning(
+            "viewer worker %s: Redis unavailable (%s); retrying in %.1f s", self.worker, exc, retry_in
+        )
 
     def _handle(self, raw: bytes) -> None:
         header, body = decode(raw)

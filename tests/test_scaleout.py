@@ -353,3 +353,39 @@ def test_the_primarys_queue_to_redis_is_bounded_and_what_does_not_fit_is_counted
         assert json.loads(body) == {"ply": 0, "pad": "x" * 90}
 
     asyncio.run(go())
+
+
+def test_after_redis_comes_back_the_viewer_workers_viewers_get_a_fresh_snapshot_and_the_stream(tmp_path):
+    redis_proc = RedisProcess(tmp_path / "redis").start()
+    try:
+        common = {"redis_url": redis_proc.url, "load_every_s": 600}
+        with (
+            Running(tmp_path, **common) as primary,
+            Running(tmp_path, role="viewer", primary_url=primary.http, **common) as worker,
+        ):
+
+            async def go():
+                await relaying(worker.http)
+                async with Viewer(worker) as there, ScriptedShowcase(primary) as show:
+                    await there.wait("game_start")
+                    await show.play("7g7f")
+                    await there.wait("move")
+                    redis_proc.stop()
+                    await show.play("3c3d")  # relayed to nobody: Redis is down
+                    await until(lambda: primary_bus(primary).dropped >= 1, what="the loss counted")
+                    redis_proc.start()
+                    await there.wait("snapshot", count=2, timeout=30)  # the resync after the reconnect
+                    snap = there.messages("snapshot")[1]
+                    assert snap["v"] == 0 and [m["move"]["usi"] for m in snap["d"]["moves"]] == [
+                        "7g7f",
+                        "3c3d",
+                    ]
+                    await show.play("2g2f")
+                    moved = (await there.wait("move", count=2))["d"]
+                    assert moved["ply"] == 3  # the live stream goes on after the fresh snapshot
+                    mirror = worker.server.config.app.state.services.mirror
+                    assert mirror.resyncs >= 1 and mirror.state == "connected"
+
+            asyncio.run(go())
+    finally:
+        redis_proc.stop()
