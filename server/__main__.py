@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         help="web workers: this one (the primary) plus N-1 viewer workers on the next ports, sharing one"
         " stream through Redis (a private redis-server unless --redis-url is given)",
     )
+    up.add_argument(
+        "--trainer-procs",
+        type=int,
+        default=1,
+        help="train with N data-parallel processes (torchrun on this machine): collection on N cores",
+    )
     serve.add_argument(
         "--role",
         choices=("primary", "viewer"),
@@ -195,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         return 2
+    if not 1 <= getattr(args, "trainer_procs", 1) <= 64:
+        print("error: --trainer-procs must be 1-64", file=sys.stderr)
+        return 2
     if not 1 <= workers <= 64 or settings.port + workers - 1 > 65535:
         print("error: --workers must be 1-64, and the ports after --port must exist", file=sys.stderr)
         return 2
@@ -221,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             config=getattr(args, "trainer_config", None),
             sets=getattr(args, "trainer_set", []),
             workers=workers,
+            trainer_procs=getattr(args, "trainer_procs", 1),
         )
     )
     return 0

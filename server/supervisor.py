@@ -30,9 +30,14 @@ from server.config import Settings
 log = logging.getLogger("server.supervisor")
 
 
-def trainer_command(settings: Settings, *, config: str | None, sets: list[str]) -> list[str]:
+def trainer_command(settings: Settings, *, config: str | None, sets: list[str], procs: int = 1) -> list[str]:
+    """The trainer's command line; with `procs` > 1 a `torchrun` of that many data-parallel ranks on
+    this machine (each collects its share of the envs: the cores do the collecting together)."""
+    launcher = [sys.executable]
+    if procs > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs)]
     cmd = [
-        sys.executable,
+        *launcher,
         "-m",
         "trainer",
         "train",
@@ -110,7 +115,13 @@ class ChildProcess:
 
 
 async def up(
-    settings: Settings, *, with_trainer: bool, config: str | None, sets: list[str], workers: int = 1
+    settings: Settings,
+    *,
+    with_trainer: bool,
+    config: str | None,
+    sets: list[str],
+    workers: int = 1,
+    trainer_procs: int = 1,
 ) -> None:
     """Serve until interrupted, supervising the trainer unless `with_trainer` is False, and `workers - 1`
     viewer workers sharing this process's stream through Redis."""
@@ -147,7 +158,7 @@ async def up(
         )
     )
     if with_trainer:
-        cmd = trainer_command(settings, config=config, sets=sets)
+        cmd = trainer_command(settings, config=config, sets=sets, procs=trainer_procs)
         env = {"SHOWCASE_TRAINER_TOKEN": settings.trainer_token}  # not on its command line
         children.append(ChildProcess(cmd, env, settings.data_dir / "trainer.log", name="trainer"))
 

@@ -167,3 +167,35 @@ def test_trainer_reconnects_by_itself_after_the_server_restarts(tmp_path):
         trainer.wait(60)
         server.send_signal(signal.SIGINT)
         server.wait(30)
+
+
+def test_up_with_two_trainer_processes_trains_data_parallel_and_stops_them_cleanly(tmp_path):
+    port, data = free_port(), tmp_path / "data"
+    sets = [arg for item in TINY for arg in ("--trainer-set", item)]
+    log = (tmp_path / "server.log").open("w")
+    cmd = [sys.executable, "-m", "server", "up", "--port", str(port), "--data-dir", str(data),
+           "--trainer-procs", "2", *sets]  # fmt: skip
+    server = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+
+        async def watch():
+            async with connect(f"ws://127.0.0.1:{port}/ws", proxy=None) as ws:
+                await trainer_state(ws, True, timeout=90)
+                while True:  # an update of both ranks reached the feed
+                    m = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    if m["t"] == "metrics":
+                        return m["d"]
+
+        metrics = asyncio.run(watch())
+        assert metrics["values"]["perf/ranks"] == 2
+        record = json.loads((data / "run" / "run.json").read_text())
+        assert record["distributed"]["world_size"] == 2 and record["distributed"]["envs_per_rank"] == 4
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(120)
+        log.close()
+    assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
+    assert (data / "run" / "checkpoints" / "latest.pt").exists()  # rank 0 saved on the way out
+    lines = [json.loads(x) for x in (data / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["update"] for x in lines] == list(range(1, len(lines) + 1))  # once each, by rank 0

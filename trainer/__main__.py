@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -345,6 +346,8 @@ def _train(parser, args) -> int:
     except ConfigError as exc:  # e.g. run.device asks for CUDA on a machine without it
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun rank 0 speaks for the run
     summary = {
         "run_dir": result.run_dir,
         "updates": result.updates,
