@@ -278,6 +278,7 @@ class BusMirror:
         await keep_connected(self.url, self._session, self._down)
 
     async def _session(self, client, connected) -> None:
+        reask = asyncio.get_running_loop().create_task(self._reask())
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(self.stream)
@@ -292,8 +293,16 @@ class BusMirror:
                     if message.get("type") == "message":
                         self._handle(message["data"])
         finally:
+            reask.cancel()
             self.connected.clear()
             self._client = None
+
+    async def _reask(self) -> None:
+        """A request can go nowhere (the primary not on Redis yet): ask again while viewers wait."""
+        while True:
+            await asyncio.sleep(self.answer_timeout_s / 2)
+            if self._waiting:
+                self._ask()
 
     def _down(self, exc: BaseException, retry_in: float) -> None:
         self.last_error = repr(exc)

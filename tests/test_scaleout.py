@@ -389,3 +389,31 @@ def test_after_redis_comes_back_the_viewer_workers_viewers_get_a_fresh_snapshot_
             asyncio.run(go())
     finally:
         redis_proc.stop()
+
+
+def test_a_snapshot_request_that_went_nowhere_is_asked_again_while_viewers_wait():
+    class Requests:  # stands in for the Redis client: records what the worker publishes
+        def __init__(self):
+            self.sent = []
+
+        async def publish(self, channel, message):
+            self.sent.append((channel, json.loads(message)))
+
+    async def go():
+        hub = Hub()
+        mirror = BusMirror("unix:///nonexistent", "t", hub, worker="w", answer_timeout_s=0.2)
+        mirror._client = Requests()
+        reask = asyncio.create_task(mirror._reask())
+        async with hub.subscribe() as sub:
+            mirror.resync(sub)
+            await until(lambda: len(mirror._client.sent) >= 3, timeout=5, what="asked again")
+            assert {channel for channel, _ in mirror._client.sent} == {"t:snapshot"}
+            assert all(m["worker"] == "w" for _, m in mirror._client.sent)
+            header = {"k": "snap", "n": 1, "boot": "A", "ts": 5}
+            mirror._handle(encode(header, dumps({"moves": []})).encode())  # answered: nobody waits
+            asked = len(mirror._client.sent)
+            await asyncio.sleep(0.5)
+            assert len(mirror._client.sent) == asked and (await sub.get())["t"] == "snapshot"
+        reask.cancel()
+
+    asyncio.run(go())
