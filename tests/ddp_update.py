@@ -62,6 +62,7 @@ def run(out: Path) -> dict:
         "metrics": metrics,
     }
     torch.save(result, out / f"rank{dist.rank}.pt")
+    dist.barrier()
     dist.close()
     return result
 

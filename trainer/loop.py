@@ -145,7 +145,9 @@ def _train(cfg: TrainConfig, *, resume: bool, stop: StopFlag, progress: bool, to
     device = resolve_device(cfg.run.device)
     dist = from_env(device)  # torchrun: this rank of WORLD_SIZE; else the one process
     try:
-        return _train_rank(cfg, dist, device, resume=resume, stop=stop, progress=progress, token=token)
+        result = _train_rank(cfg, dist, device, resume=resume, stop=stop, progress=progress, token=token)
+        dist.barrier()  # every rank done (rank 0 saved and flushed) before the group is torn down
+        return result
     finally:
         dist.close()
 
