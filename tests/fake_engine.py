@@ -2,6 +2,7 @@
 
 Modes: `good` (always answers 7g7f, Black's first move), `no_readyok` (never answers isready),
 `garbage` (prints noise instead of usiok), `illegal` (answers every go with an illegal move),
+`resign` (answers every go with `bestmove resign`),
 `exit_in_go` (exits with code 3 when told to search), `hang_in_go` (never answers go, ignores stop),
 `slow_until_stop` (answers go only when told to stop). With LOG, every line received is appended to
 that file.
@@ -44,6 +45,9 @@ for raw in sys.stdin:
         if mode == "illegal":
             say("info depth 1 score cp 10 pv 1a1b")
             say("bestmove 1a1b")
+        elif mode == "resign":
+            say("info depth 1 score mate -1")
+            say("bestmove resign")
         else:
             say("info depth 1 score cp 10 pv 7g7f")
             say("bestmove 7g7f")

@@ -14,6 +14,7 @@ from test_server import TOKEN, Running, hello
 from showcase_core.engines.ladder import available, load_table, table_rungs
 from showcase_core.protocol import Hello, Plan
 from showcase_core.publisher import Publisher
+from showcase_core.shogi.records import from_kif
 from trainer.checkpoint import save_checkpoint
 from trainer.matches import Opponents, OpponentUnavailable
 from trainer.model import ModelArgs, build_model
@@ -225,7 +226,12 @@ def fake_table(mode: str) -> dict:
 
 @pytest.mark.parametrize(
     ("mode", "ending"),
-    [("illegal", ("black", "illegal_move")), ("exit_in_go", None), ("hang_in_go", None)],  # the AI is Black
+    [
+        ("illegal", ("black", "illegal_move")),
+        ("resign", ("black", "resignation")),
+        ("exit_in_go", None),
+        ("hang_in_go", None),
+    ],  # fmt: skip  (the AI is Black)
 )
 def test_an_engine_that_breaks_the_rules_forfeits_and_one_that_dies_or_hangs_voids_the_game(mode, ending):
     plan = Plan(label="vs a broken engine", opponent=f"rung:fake-{mode}")
@@ -237,6 +243,13 @@ def test_an_engine_that_breaks_the_rules_forfeits_and_one_that_dies_or_hangs_voi
         assert ends == []
     else:
         assert [(e.result, e.reason) for e in ends] == [ending]
+        # The KIF says how it ended (投了 / 反則負け by the engine, on its turn) and reads back as such.
+        record = from_kif(ends[0].kif)
+        assert (record.result, record.reason) == (
+            "black",
+            {"illegal": "illegal_move", "resign": "resign"}[mode],
+        )
+        assert ("投了" if mode == "resign" else "反則負け") in ends[0].kif
 
 
 def test_a_prediction_hold_does_not_make_the_match_opponent_move_while_paused():

@@ -37,9 +37,12 @@ from showcase_core.shogi.actions import action_to_move, move_to_action
 from showcase_core.shogi.castles import style_payload
 from showcase_core.shogi.game import DEFAULT_MAX_PLIES, Game
 from showcase_core.shogi.notation import names
-from showcase_core.shogi.records import to_kif
+from showcase_core.shogi.records import ILLEGAL_MOVE, RESIGN, to_kif
 from trainer.insight import analyse
 from trainer.model import ActorCriticBase
+
+# A match game the engine ended on its turn: how its KIF says so (the reason sent in game_end -> records).
+_DECIDED = {"resignation": RESIGN, "illegal_move": ILLEGAL_MOVE}
 
 log = logging.getLogger("trainer.showcase")
 
@@ -305,7 +308,7 @@ class Showcase:
                 reason=reason,
                 plies=game.ply,
                 final_sfen=game.sfen(),
-                kif=to_kif(game, black=black, white=white),
+                kif=to_kif(game, black=black, white=white, decided=_DECIDED.get(reason) if ended else None),
             ),
         )
 

@@ -230,8 +230,26 @@ def _kif_ending(game: Game) -> tuple[str, str, str | None] | None:
     raise ValueError(f"no KIF ending for reason {outcome.reason!r}")
 
 
-def to_kif(game: Game, *, black: str = "Black", white: str = "White", started: datetime | None = None) -> str:
-    """The game as KIF text (UTF-8), with its ending when it is over. `started` is left out when None."""
+def _kif_decided(game: Game, decided: str) -> tuple[str, str, None]:
+    n, to_move = game.ply, game.turn
+    if decided == RESIGN:
+        return "投了", f"まで{n}手で{_KIF_SIDE[1 - to_move]}の勝ち", None
+    if decided == ILLEGAL_MOVE:
+        return "反則負け", f"まで{n}手で{_KIF_SIDE[to_move]}の反則負け", None
+    raise ValueError(f"no KIF ending for a game decided by {decided!r}")
+
+
+def to_kif(
+    game: Game,
+    *,
+    black: str = "Black",
+    white: str = "White",
+    started: datetime | None = None,
+    decided: str | None = None,
+) -> str:
+    """The game as KIF text (UTF-8), with its ending when it is over. `started` is left out when None.
+    `decided` ends a game the rules did not: RESIGN (投了) or ILLEGAL_MOVE (反則負け) by the side to move
+    (a showcase match's engine resigning or forfeiting on its turn)."""
     lines = ["#KIF version=2.0 encoding=UTF-8"]
     if started is not None:
         lines.append(f"開始日時：{started:%Y/%m/%d %H:%M:%S}")
@@ -244,7 +262,7 @@ def to_kif(game: Game, *, black: str = "Black", white: str = "White", started: d
     for i, move in enumerate(game.moves, start=1):
         lines.append(_kif_line(i, _kif_move(move, prev)))
         prev = move
-    ending = _kif_ending(game)
+    ending = _kif_ending(game) if decided is None else _kif_decided(game, decided)
     if ending is not None:
         word, summary, comment = ending
         lines.append(_kif_line(game.ply + 1, word))
