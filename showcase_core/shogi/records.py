@@ -12,6 +12,9 @@ board diagram / P1..P9 lines otherwise), every move, and an ending derived from 
     max_plies         中断, まで N手で中断                       %CHUDAN
     (game not over)   no ending                                 no ending
 
+A game decided outside the rules (`to_kif(..., decided=...)`: a match engine resigning or forfeiting on
+its turn) ends in 投了, まで N手で先手の勝ち, or 反則負け, まで N手で後手の反則負け.
+
 Import parses the text itself (cshogi's KIF reader ignores BOD diagrams and turns unreadable moves into
 nothing, and its CSA reader turns illegal moves into a null move), then replays every move through `Game`,
 so each one is checked legal; any line that cannot be read or played raises `RecordError` naming it. The
