@@ -47,6 +47,7 @@ def test_control_room_drives_the_showcase_and_a_predict_round(browser, tmp_path)
             trainer_line = page.locator("#trainer-line").inner_text()
             page.wait_for_function("() => document.getElementById('archive-line').textContent.includes('MB')")
             archive_line = page.locator("#archive-line").inner_text()
+            bus_line = page.locator("#bus-line").inner_text()
             health = httpx.get(f"{srv.http}/healthz").json()["archive"]
             page.click("button[data-action=pause]")
             page.click("button[data-speed='0.75']")
@@ -101,6 +102,7 @@ def test_control_room_drives_the_showcase_and_a_predict_round(browser, tmp_path)
     assert len(errors) == 1 and "401" in errors[0]
     games = sum(health["games"].values())
     assert archive_line.startswith(f"archive: {health['bytes'] / 2**20:.1f} MB in use, {games} games, ")
+    assert bus_line == "web tier: one process (python -m server up --workers N for more)"
     assert health["retention"] == {"keep_sampled_days": 7.0, "keep_days": 0.0, "max_bytes": 0,
                                    "last_pass": health["retention"]["last_pass"]}  # fmt: skip
     assert health["retention"]["last_pass"]["deleted"] == {} and health["file_bytes"] >= health["bytes"]

@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 from fake_server import free_port
+from test_pages import browser  # noqa: F401 (browser: fixture)
 from test_polls import ScriptedShowcase, Viewer, admin, say
 from test_server import TOKEN, Running
 from websockets.asyncio.client import connect
@@ -417,3 +418,22 @@ def test_a_snapshot_request_that_went_nowhere_is_asked_again_while_viewers_wait(
         reask.cancel()
 
     asyncio.run(go())
+
+
+def test_the_control_room_says_the_stream_goes_through_redis(browser, tmp_path, redis_url):  # noqa: F811
+    with (
+        Running(tmp_path, redis_url=redis_url) as primary,
+        Running(tmp_path, redis_url=redis_url, role="viewer", primary_url=primary.http) as worker,
+    ):
+        deadline = time.monotonic() + 15  # relaying (sync: Playwright's own loop runs in this thread)
+        while httpx.get(f"{worker.http}/healthz").json()["bus"]["state"] != "connected":
+            assert time.monotonic() < deadline, "the viewer worker never relayed the stream"
+            time.sleep(0.05)
+        token = (tmp_path / "data" / "admin_token").read_text().strip()
+        page = browser.new_page()
+        page.goto(f"{primary.http}/?token={token}")
+        page.wait_for_function("() => document.getElementById('bus-line').textContent.includes('Redis')")
+        line = page.locator("#bus-line").inner_text()
+        page.close()
+    assert line.startswith("web tier: Redis connected, ") and line.endswith(" snapshots")
+    assert "not relayed" not in line

@@ -232,11 +232,21 @@ export function archiveText(archive) {
     `${archive.moves.toLocaleString()} moves${deleted}` + (last && last.over_limit ? " (over the limit!)" : "");
 }
 
+// The web tier from /healthz's `bus`: one process, or the stream through Redis to viewer workers.
+function busText(bus) {
+  if (!bus || bus.configured === false) return "web tier: one process (python -m server up --workers N for more)";
+  const lost = bus.dropped ? `, ${bus.dropped.toLocaleString()} not relayed` : "";
+  return `web tier: Redis ${bus.state}, ${bus.sent.toLocaleString()} messages relayed to viewer workers${lost}, ` +
+    `${bus.snapshots_sent.toLocaleString()} snapshots`;
+}
+
 async function refreshArchive() {
   const el = $("archive-line");
   try {
     const response = await fetch("/healthz");
-    el.textContent = archiveText((await response.json()).archive);
+    const health = await response.json();
+    el.textContent = archiveText(health.archive);
+    $("bus-line").textContent = busText(health.bus);
   } catch (err) {
     el.textContent = `archive: /healthz did not answer (${err.message})`;
   }
