@@ -19,14 +19,13 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from server.bench import _percentile
+from server.bench import _free_port, _percentile
 from server.chat.loopback import FakeTwitchIrc
 from showcase_core import protocol as p
 from showcase_core.protocol import dumps, make
@@ -35,12 +34,6 @@ from showcase_core.shogi.notation import names
 
 TOKEN = "bench-chat-token"
 CHANNEL = "bigchannel"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _synthetic_insight(game: Game, move: int, rng: random.Random) -> p.Insight:

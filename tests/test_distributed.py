@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from ddp_update import run
+from fake_server import free_port
 from test_knobs import small_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,17 +19,9 @@ def torchrun(
     nproc: int, *args: str, timeout: float = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
-           "--master-port", str(_free_port()), *args]  # fmt: skip
+           "--master-port", str(free_port()), *args]  # fmt: skip
     environ = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}", **(env or {})}
     return subprocess.run(cmd, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_ranks_take_the_step_one_process_takes_on_the_whole_batch(tmp_path, monkeypatch):
@@ -58,7 +51,7 @@ def test_a_torchrun_training_run_has_rank_0_alone_write_and_publish_and_resumes_
     from fake_server import FakeServer
 
     run_dir = tmp_path / "run"
-    server = FakeServer(_free_port()).start()
+    server = FakeServer(free_port()).start()
     try:
         sets = [*small_overrides(), "curriculum.random_opponent_envs=8", "checkpoint.every_updates=2"]
         args = ["-m", "trainer", "train", "--updates", "2", "--run-dir", str(run_dir), "--json",
