@@ -243,6 +243,9 @@ class BusMirror:
         self.hub = hub
         self.worker = worker
         self.answer_timeout_s = answer_timeout_s
+        # A request unanswered this long is asked again (it may have gone out before the primary was
+        # on Redis), well within the time a joining viewer waits.
+        self.reask_s = min(1.0, answer_timeout_s / 4)
         self.live = MirroredLive()
         self._waiting: list[Ready] = []
         self._asked_at: float | None = None  # when the outstanding request went out
@@ -300,7 +303,7 @@ class BusMirror:
     async def _reask(self) -> None:
         """A request can go nowhere (the primary not on Redis yet): ask again while viewers wait."""
         while True:
-            await asyncio.sleep(self.answer_timeout_s / 2)
+            await asyncio.sleep(self.reask_s / 2)
             if self._waiting:
                 self._ask()
 
@@ -346,7 +349,7 @@ class BusMirror:
         """Ask the primary for a snapshot unless a request is already out (its answer serves every
         waiter); `again` after a reconnect, when an earlier request may have gone nowhere."""
         now = time.monotonic()
-        recent = self._asked_at is not None and now - self._asked_at < self.answer_timeout_s
+        recent = self._asked_at is not None and now - self._asked_at < self.reask_s
         if (recent and not again) or self._client is None or not self._waiting:
             return
         self._asked_at = now

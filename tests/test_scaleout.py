@@ -40,13 +40,17 @@ async def until(predicate, timeout=15, what="condition"):
 
 
 async def relaying(base: str, timeout=15):
-    """Wait until the viewer worker at `base` is subscribed to the stream."""
-    async with httpx.AsyncClient(base_url=base) as http:
+    """Wait until the viewer worker at `base` is subscribed to the stream, and its primary is on Redis."""
+    async with httpx.AsyncClient() as http:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                health = (await http.get("/healthz")).json()
-                if health["bus"]["state"] == "connected":
+                health = (await http.get(f"{base}/healthz")).json()
+                primary = health["primary"]
+                if health["bus"]["state"] == "connected" and (
+                    primary is None
+                    or (await http.get(f"{primary}/healthz")).json()["bus"]["state"] == "connected"
+                ):
                     return health
             except httpx.HTTPError:
                 pass
@@ -376,25 +380,30 @@ def test_after_redis_comes_back_the_viewer_workers_viewers_get_a_fresh_snapshot_
 
             async def go():
                 await relaying(worker.http)
-                async with Viewer(worker) as there, ScriptedShowcase(primary) as show:
-                    await there.wait("game_start")
-                    await show.play("7g7f")
-                    await there.wait("move")
-                    redis_proc.stop()
-                    await show.play("3c3d")  # relayed to nobody: Redis is down
-                    await until(lambda: primary_bus(primary).dropped >= 1, what="the loss counted")
-                    redis_proc.start()
-                    await there.wait("snapshot", count=2, timeout=30)  # the resync after the reconnect
-                    snap = there.messages("snapshot")[1]
-                    assert snap["v"] == 0 and [m["move"]["usi"] for m in snap["d"]["moves"]] == [
-                        "7g7f",
-                        "3c3d",
-                    ]
-                    await show.play("2g2f")
-                    moved = (await there.wait("move", count=2))["d"]
-                    assert moved["ply"] == 3  # the live stream goes on after the fresh snapshot
-                    mirror = worker.server.config.app.state.services.mirror
-                    assert mirror.resyncs >= 1 and mirror.state == "connected"
+                async with Viewer(worker) as there:
+                    await there.wait("snapshot")  # joined before the game starts, so it sees game_start
+                    async with ScriptedShowcase(primary) as show:
+                        await there.wait("game_start")
+                        await scenario(there, show)
+
+            async def scenario(there, show):
+                await show.play("7g7f")
+                await there.wait("move")
+                redis_proc.stop()
+                await show.play("3c3d")  # relayed to nobody: Redis is down
+                await until(lambda: primary_bus(primary).dropped >= 1, what="the loss counted")
+                redis_proc.start()
+                await there.wait("snapshot", count=2, timeout=30)  # the resync after the reconnect
+                snap = there.messages("snapshot")[1]
+                assert snap["v"] == 0 and [m["move"]["usi"] for m in snap["d"]["moves"]] == [
+                    "7g7f",
+                    "3c3d",
+                ]
+                await show.play("2g2f")
+                moved = (await there.wait("move", count=2))["d"]
+                assert moved["ply"] == 3  # the live stream goes on after the fresh snapshot
+                mirror = worker.server.config.app.state.services.mirror
+                assert mirror.resyncs >= 1 and mirror.state == "connected"
 
             asyncio.run(go())
     finally:
