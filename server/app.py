@@ -277,7 +277,7 @@ VIEWER_ROUTES = (
 
 
 def viewer_serves(method: str, path: str) -> bool:
-    if method not in ("GET", "HEAD") or path.endswith("/analyse"):
+    if method not in ("GET", "HEAD"):  # every write (POST /api/games/{id}/analyse too) is the primary's
         return False
     return any(path == r or path.startswith(r if r.endswith("/") else r + "/") for r in VIEWER_ROUTES)
 
