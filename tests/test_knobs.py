@@ -278,3 +278,46 @@ def test_a_mixed_share_splits_the_games_and_labels_the_thumbnails_by_the_opponen
     assert abs(n_greedy / (n_random + n_greedy) - 0.5) < 0.3
     labels = {g.opponent for msg in sent for g in msg.games} - {"self"}
     assert labels == {"random", "greedy"}  # each thumbnail names the opponent its game is against
+
+
+def test_the_automatic_mix_moves_by_a_full_window_of_results_and_stays_in_its_bounds():
+    from trainer.selfplay import AutoMix
+
+    mix = AutoMix(0.01, 0.05, window=4, up_at=0.97, down_at=0.9, step=0.02)
+    assert mix.after(0.01, [1.0, 1.0, 1.0]) == 0.01  # three games: no full window yet
+    assert mix.after(0.01, [1.0]) == 0.03  # four wins: up one step, and the window starts afresh
+    assert mix.scores == []
+    assert mix.after(0.03, [1.0, 0.0, 1.0]) == 0.03  # three games under the new mix: not yet
+    assert mix.after(0.03, [1.0, 1.0]) == 0.01  # the newest four (0, 1, 1, 1) score 0.75: down
+    assert mix.after(0.01, [0.5] * 4) == 0.01  # 0.5, but the low bound holds; the window rolls on
+    assert mix.scores == [0.5] * 4
+    assert mix.after(0.01, [1.0] * 4) == 0.03  # the newest four only
+    assert mix.after(0.03, [1.0] * 4) == 0.05
+    assert mix.after(0.05, [1.0] * 4) == 0.05  # the high bound holds
+    assert mix.after(0.05, [1.0, 1.0, 1.0, 0.5]) == 0.03  # 0.875 < 0.90
+    assert mix.after(0.03, [1.0, 1.0, 1.0, 0.75]) == 0.03  # 0.9375: between the two, no move
+
+
+def test_a_run_with_the_automatic_mix_and_a_schedule_by_minutes_logs_both(tmp_path):
+    cfg = load_config(
+        None,
+        [
+            f"run.run_dir='{tmp_path / 'run'}'",
+            "run.minutes=0.25",
+            "ppo.lr_schedule='linear'",
+            *small_overrides(),
+            "curriculum.random_opponent_envs=8",
+            "curriculum.greedy_share_auto=true",
+            "curriculum.greedy_share_max=0.3",
+            "env.max_plies=6",  # short games: every update ends a window's worth against random
+        ],
+    )
+    train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) >= 3
+    lrs = [x["ppo/lr"] for x in lines]
+    assert all(0 < a <= 1e-3 for a in lrs) and lrs == sorted(lrs, reverse=True) and lrs[-1] < lrs[0]
+    shares = [x["curriculum/greedy_share"] for x in lines]
+    assert all(0.0 <= s <= 0.3 for s in shares)
+    # A capped 6-ply game against the random mover is a draw (0.5 < 0.9): the share stays at its floor.
+    assert shares == [0.0] * len(shares)

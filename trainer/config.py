@@ -60,6 +60,7 @@ class PPOSection(Section):
     minibatch_size: int = Field(512, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Over `run.updates`, or over `run.minutes` of this run's wall clock when only minutes are set."""
     gamma: float = Field(0.95, gt=0, le=1)
     """Discount per ply. 0.95 (was 0.99): with the mate planes, mates in one played rose from 18% to
     69% of the chances at 100 updates for 0.04 less against greedy (README, Learning)."""
@@ -112,6 +113,12 @@ class CurriculumSection(Section):
     """The opponent mix of the random-opponent envs: each of their games is played against the greedy
     mover with this probability (drawn when the game starts), else against the random mover. A knob
     (`[knobs] greedy_share`): chat can challenge it while the run goes on."""
+    greedy_share_auto: bool = False
+    """Move the mix by the agent's results: after each update, if its last 100 training games
+    against the random mover scored at least 0.97, the greedy share rises by 0.02 (up to
+    `greedy_share_max` and the knob's bounds); below 0.90 it falls by 0.02. `curriculum/greedy_share`
+    in the metrics follows it."""
+    greedy_share_max: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class CompileSection(Section):

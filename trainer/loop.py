@@ -37,7 +37,7 @@ from trainer.evaluate import LadderEval, elo_from_score, network_mover, play_mat
 from trainer.knobs import Knobs
 from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
 from trainer.ppo import PPOSettings, Rollout, lr_at, ppo_update
-from trainer.selfplay import Collector, greedy_mover, random_mover
+from trainer.selfplay import AutoMix, Collector, greedy_mover, random_mover
 from trainer.usage import BufferUsage
 
 
@@ -327,6 +327,10 @@ def _train_rank(
     # Parameter challenges and the control room's changes: the values a resumed run had, its history.
     knobs = Knobs(cfg, saved=data.get("knobs") if data is not None else None)
     collector.set_greedy_share(knobs.values["greedy_share"])  # a resumed run keeps its opponent mix
+    automix = None
+    if cfg.curriculum.greedy_share_auto and cfg.curriculum.random_opponent_envs:
+        low, high = knobs.bounds["greedy_share"]
+        automix = AutoMix(low, min(high, cfg.curriculum.greedy_share_max))
     record["knobs"] = {"bounds": {k: list(v) for k, v in knobs.bounds.items()}, "start": dict(knobs.values)}
     record["knob_changes"] = [c.as_dict() for c in knobs.changes]
     if main:
@@ -476,7 +480,14 @@ def _train_rank(
                     knobs.values.update(dist.from_main(dict(knobs.values)))
                     settings.ent_coef = knobs.values["ent_coef"]
                     collector.set_greedy_share(knobs.values["greedy_share"])
-                progress_frac = (update - start_update) / planned if planned else 0.0
+                if planned:
+                    progress_frac = (update - start_update) / planned
+                elif deadline is not None:  # a run by minutes: the schedule follows the clock
+                    progress_frac = dist.from_main(
+                        1.0 - (deadline - time.monotonic()) / (cfg.run.minutes * 60)
+                    )
+                else:
+                    progress_frac = 0.0
                 lr = lr_at(cfg.ppo.lr_schedule, knobs.values["learning_rate"], progress_frac)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -532,6 +543,12 @@ def _train_rank(
                     )
                 samples_done += steps
                 metrics.update(_selfplay_metrics(episodes, vs_opponent, vs_greedy))
+                if automix is not None:  # every rank sees the same gathered games: the same share
+                    mix = automix.after(knobs.values["greedy_share"], _scores(vs_opponent))
+                    knobs.values["greedy_share"] = mix
+                    collector.set_greedy_share(mix)
+                if collector.curriculum is not None:
+                    metrics["curriculum/greedy_share"] = knobs.values["greedy_share"]
                 if pool is not None:
                     metrics.update(_pool_metrics(vs_pool, pool))
                     if update % cfg.curriculum.pool_every_updates == 0:
@@ -688,9 +705,14 @@ def _switch_compiled(eager, done, record, run_dir, live):
     return chosen
 
 
+def _scores(games) -> list[float]:
+    """The agent's score in each (episode, agent colour) pair: win 1, draw 0.5, loss 0."""
+    return [1.0 if e.winner == c else 0.5 if e.winner is None else 0.0 for e, c in games]
+
+
 def _agent_score(games) -> float:
     """The agent's mean score (win 1, draw 0.5, loss 0) over (episode, agent colour) pairs."""
-    return float(np.mean([1.0 if e.winner == c else 0.5 if e.winner is None else 0.0 for e, c in games]))
+    return float(np.mean(_scores(games)))
 
 
 def _pool_metrics(vs_pool, pool) -> dict:

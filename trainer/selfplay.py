@@ -198,6 +198,38 @@ class CollectStats:
     vs_greedy: list[tuple[Episode, int]] = field(default_factory=list)  # against the greedy mover
 
 
+class AutoMix:
+    """The opponent mix that follows the agent (`curriculum.greedy_share_auto`): a window of its
+    latest training games against the random mover; after each update, a window scoring at least
+    `up_at` raises the greedy share by `step`, one below `down_at` lowers it, always inside
+    [low, high]. A full window is needed first, and after each move the window starts afresh, so
+    the share moves only on games played under the current mix."""
+
+    def __init__(self, low: float, high: float, *, window: int = 100, up_at: float = 0.97,
+                 down_at: float = 0.90, step: float = 0.02):  # fmt: skip
+        self.low, self.high = low, high
+        self.window, self.up_at, self.down_at, self.step = window, up_at, down_at, step
+        self.scores: list[float] = []
+
+    def after(self, share: float, scores: list[float]) -> float:
+        """The share for the next update, given this update's game scores against random."""
+        self.scores.extend(scores)
+        if len(self.scores) < self.window:
+            return share
+        mean = sum(self.scores[-self.window :]) / self.window
+        new = share
+        if mean >= self.up_at:
+            new = min(self.high, share + self.step)
+        elif mean < self.down_at:
+            new = max(self.low, share - self.step)
+        new = round(new, 6)
+        if new != share:
+            self.scores = []
+        else:
+            del self.scores[: -self.window]
+        return new
+
+
 class Collector:
     """Fills a Rollout from `num_envs` self-play envs plus optional curriculum envs (against the
     random mover, then against the greedy mover) and pool envs (against `pool_opponent`, a past
