@@ -374,6 +374,32 @@ def test_composite_overlay_draws_every_widget_from_one_socket(browser, tmp_path)
     assert errors == []
 
 
+PASSES = """async () => {
+    const frame = await import("/static/js/frame.js");  // the page's own module instance
+    const times = [];
+    for (let i = 0; i < 3; i++) {
+        await new Promise((done) => frame.scheduleDraw(() => { times.push(performance.now()); done(); }));
+    }
+    return { interval: frame.frameInterval(), gaps: [times[1] - times[0], times[2] - times[1]] };
+}"""
+
+
+@pytest.mark.parametrize(("path", "interval"), [("/overlay", 500), ("/overlay/health", 500), ("/gae", 250)])
+def test_broadcast_pages_draw_at_most_twice_a_second_in_a_burst_and_stepped_pages_four_times(
+    browser, tmp_path, path, interval
+):
+    with Running(tmp_path) as srv:
+        page, errors = open_page(browser, f"{srv.http}{path}", COMPOSITE)
+        settled(page)
+        got = page.evaluate(PASSES)
+        page.close()
+    assert got["interval"] == interval
+    # Back-to-back requests: each pass waits out the interval since the one before (setTimeout, then
+    # the next animation frame), so no gap is shorter; 1 ms for the clock's coarsening.
+    assert min(got["gaps"]) >= interval - 1, got
+    assert errors == []
+
+
 def test_status_strip_says_what_the_trainer_is_doing_and_each_process_load(browser, tmp_path):
     gpu = {"name": "NVIDIA H200", "util_percent": 93.0, "mem_used_mb": 30720.0, "mem_total_mb": 143360.0}
     with Running(tmp_path, load_every_s=0.2) as srv:

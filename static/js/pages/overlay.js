@@ -1,6 +1,9 @@
 // /overlay: the 1920x1080 composite (board, moves and value, PPO health, learning progress, the
 // chat poll, the predictors' leaderboard and the status strip) on one socket.
 import { runPage } from "./run.js";
+import { paceForBroadcast } from "../frame.js";
+
+paceForBroadcast();  // an OBS source: at most 2 passes a second in a burst (static/js/frame.js)
 import { createBoard, mapFromQuery } from "../widgets/board.js";
 import { createMoves } from "../widgets/moves.js";
 import { createHealth } from "../widgets/health.js";

@@ -2,6 +2,9 @@
 // server answers 404 for any other name (server/routes/pages.py: WIDGET_PAGES) and fills in the
 // widget's name, title and styles; only the named widget's module is loaded.
 import { runPage } from "./run.js";
+import { paceForBroadcast } from "../frame.js";
+
+paceForBroadcast();  // an OBS source: at most 2 passes a second in a burst (static/js/frame.js)
 
 const WIDGETS = {
   board: ["board", async (root) => {
