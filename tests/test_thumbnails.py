@@ -1,6 +1,7 @@
 """Training thumbnails from a real Collector: which games are watched, who plays, results shown once,
 and the bounded rate."""
 
+import pytest
 import torch
 
 from showcase_core.protocol import TrainingGames
@@ -23,7 +24,8 @@ def random_actor(seed=0):
     return act
 
 
-def test_thumbnails_watch_each_kind_of_game_name_the_players_and_show_a_result_once():
+@pytest.mark.parametrize("workers", [0, 2])  # the rules in this process, or in env workers
+def test_thumbnails_watch_each_kind_of_game_name_the_players_and_show_a_result_once(workers):
     collector = Collector(
         4,
         max_plies=12,
@@ -32,7 +34,15 @@ def test_thumbnails_watch_each_kind_of_game_name_the_players_and_show_a_result_o
         random_opponent_envs=4,
         greedy_opponent_envs=2,
         seed=3,
+        workers=workers,
     )
+    try:
+        _watch_and_check(collector)
+    finally:
+        collector.close()
+
+
+def _watch_and_check(collector):
     sent = []
     now = [0.0]
     thumbs = Thumbnails(

@@ -110,6 +110,12 @@ def _add_bench(sub) -> None:
     use.add_argument("--repeats", type=int, default=4)
     use.add_argument("--threads", type=int)
     use.add_argument("--json", action="store_true")
+    col = bench_sub.add_parser("collect", help="collection samples/s with 0, 1, 2, ... env worker processes")
+    col.add_argument("--workers", default="0,1,2", help="comma-separated worker counts, e.g. 0,2")
+    col.add_argument("--rollouts", type=int, default=4, help="rollouts per count after a warm-up one")
+    col.add_argument("--preset", default="cpu-small")
+    col.add_argument("--threads", type=int)
+    col.add_argument("--json", action="store_true")
     ddp = bench_sub.add_parser("ddp", help="data-parallel training samples/s for 1, 2, ... ranks (torchrun)")
     ddp.add_argument("--ranks", default="1,2", help="comma-separated rank counts, e.g. 1,2")
     ddp.add_argument("--updates", type=int, default=6)
@@ -206,6 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         from trainer.bench import bench_usage, print_result
 
         print_result(bench_usage(repeats=args.repeats, threads=args.threads), args.json)
+        return 0
+    if args.command == "bench" and args.target == "collect":
+        from trainer.bench import bench_collect, print_result
+
+        try:
+            counts = [int(x) for x in args.workers.split(",")]
+        except ValueError:
+            parser.error("--workers takes comma-separated numbers, e.g. 0,2")
+        result = bench_collect(
+            workers=counts, rollouts=args.rollouts, preset=args.preset, threads=args.threads
+        )
+        print_result(result, args.json)
         return 0
     if args.command == "bench" and args.target == "ddp":
         from trainer.bench import bench_ddp, print_result

@@ -622,6 +622,73 @@ def bench_usage(*, repeats: int = 4, threads: int | None = None) -> dict:
     }
 
 
+def bench_collect(
+    *, workers: list[int], rollouts: int = 4, preset: str = "cpu-small", threads: int | None = None
+) -> dict:
+    """Collection samples/s of the default config's envs (self-play plus the random-opponent
+    curriculum, 16 steps) for each env-worker count (0 = the rules in this process), the network
+    acting here; rounds alternate between the counts so a busy moment hurts each alike."""
+    import os
+
+    import torch
+
+    from showcase_core.shogi.actions import N_ACTIONS
+    from showcase_core.shogi.features import N_PLANES
+    from trainer.compile import ModeCall
+    from trainer.config import load_config
+    from trainer.loop import default_threads, sampling_actor
+    from trainer.model import PRESETS, build_model
+    from trainer.ppo import Rollout
+    from trainer.selfplay import Collector
+
+    cfg = load_config(None, [])
+    torch.set_num_threads(threads or default_threads())
+    torch.manual_seed(0)
+    model = build_model(PRESETS[preset]).eval()
+    infer = ModeCall(model, model, False)
+    act = sampling_actor(infer, torch.device("cpu"))
+    collectors = {
+        n: Collector(cfg.env.num_envs, max_plies=cfg.env.max_plies, gamma=cfg.ppo.gamma,
+                     material_shaping=cfg.reward.material_shaping, material_cap=cfg.reward.material_cap,
+                     cap_is_draw=cfg.reward.cap_is_draw,
+                     random_opponent_envs=cfg.curriculum.random_opponent_envs, seed=0, workers=n)
+        for n in workers
+    }  # fmt: skip
+    seconds: dict[int, list[float]] = {n: [] for n in workers}
+    try:
+        for rep in range(rollouts + 1):
+            for n in workers if rep % 2 == 0 else list(reversed(workers)):
+                c = collectors[n]
+                rollout = Rollout.empty(cfg.ppo.num_steps, c.num_envs, N_PLANES, N_ACTIONS)
+                with torch.no_grad():
+                    stats = c.collect(rollout, act, lambda o: model.get_value(o))
+                if rep:  # the first round is warm-up
+                    seconds[n].append(stats.seconds)
+    finally:
+        for c in collectors.values():
+            c.close()
+    samples = cfg.ppo.num_steps * collectors[workers[0]].num_envs
+    rows = []
+    for n in workers:
+        sps = [samples / s for s in seconds[n]]
+        rows.append(
+            {"workers": n, "samples_per_s": round(sum(sps) / len(sps), 1), "runs": [round(x, 1) for x in sps]}
+        )
+    base = rows[0]["samples_per_s"]
+    for row in rows:
+        row["vs_first"] = round(row["samples_per_s"] / base, 3)
+    return {
+        "benchmark": "collect",
+        "preset": preset,
+        "envs": collectors[workers[0]].num_envs,
+        "steps": cfg.ppo.num_steps,
+        "threads": torch.get_num_threads(),
+        "cpu_cores": os.cpu_count(),
+        "rollouts_per_count": rollouts,
+        "counts": rows,
+    }
+
+
 def bench_ddp(*, ranks: list[int], updates: int = 6, preset: str = "cpu-small") -> dict:
     """Data-parallel training samples/s for each rank count, each a real `torchrun` of the default
     config (compile off, `run.threads` = cores / ranks, same seed), read from its `metrics.jsonl`:

@@ -46,6 +46,10 @@ class EnvSection(Section):
     """Ply cap per game; reaching it is a truncation, not a draw."""
     start_sfens: list[str] = []
     """Positions self-play games start from, in turn; empty means the initial position."""
+    workers: int = Field(0, ge=0, le=64)
+    """Environment worker processes for the rules of the self-play and scripted-opponent envs, each
+    holding a slice of every group (trainer/envworkers.py); 0 = in the trainer's process. For a
+    machine whose network runs on a GPU while the cores step the games; the pool's envs stay here."""
 
     @field_validator("start_sfens")
     @classmethod

@@ -253,6 +253,7 @@ def _train_rank(
         greedy_share=cfg.curriculum.greedy_share,
         seed=int(np_rng.integers(2**31)),
         start_sfens=cfg.env.start_sfens or None,
+        workers=cfg.env.workers,
     )
     sample_obs, sample_mask = collector.observation()
     mb = local_mb
@@ -605,6 +606,7 @@ def _train_rank(
             live.stop()
         if ladder is not None:
             ladder.close()
+        collector.close()
     if progress and main:
         print(file=sys.stderr)
     if update > start_update and main:

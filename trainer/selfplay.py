@@ -1,5 +1,6 @@
-"""Experience collection: self-play over a VecEnv, optional games against a scripted opponent, and the
-scripted movers (uniform random, one-ply greedy) that evaluation and the curriculum use.
+"""Experience collection: self-play over a VecEnv, optional games against a scripted opponent. The
+scripted movers and OpponentEnv are torch-free (showcase_core/shogi/opponents.py) and importable from
+here as before.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from showcase_core.shogi.actions import moves_to_actions
 from showcase_core.shogi.features import HAND_MAX
-from showcase_core.shogi.game import BLACK
-from showcase_core.shogi.movers import greedy_move
+from showcase_core.shogi.opponents import Mover, OpponentEnv, OpponentStep, greedy_mover, random_mover  # noqa: F401
 from showcase_core.shogi.vecenv import Episode, VecEnv
 from trainer.ppo import Rollout
 
@@ -51,138 +50,6 @@ def potential(obs: np.ndarray, cap: float = 0.0) -> np.ndarray:
     more and only winning pays (still a function of the state: still potential-based)."""
     m = material(obs)
     return np.clip(m, -cap, cap) if cap else m
-
-
-# --- scripted movers: (VecEnv, env indices, rng) -> actions for those envs --------------------------
-
-Mover = Callable[[VecEnv, np.ndarray, np.random.Generator], np.ndarray]
-
-
-def random_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random legal move for each listed env."""
-    return env.sample_random_actions(rng)[envs]
-
-
-def greedy_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One ply of look-ahead: mate in one if there is one, else the most valuable capture (ties at
-    random), else a random legal move."""
-    out = np.empty(len(envs), dtype=np.int64)
-    for k, i in enumerate(envs.tolist()):
-        game = env.games[i]
-        out[k] = int(moves_to_actions(np.array([greedy_move(game, rng)]), game.board.turn != BLACK)[0])
-    return out
-
-
-# --- the agent against a scripted opponent -----------------------------------------------------------
-
-
-@dataclass
-class OpponentStep:
-    obs: np.ndarray
-    mask: np.ndarray
-    reward: np.ndarray  # from the agent's view
-    terminated: np.ndarray
-    truncated: np.ndarray
-    final_obs: np.ndarray
-    next_sign: np.ndarray  # +1 where the final/next state has the agent to move, -1 otherwise
-    episodes: list[tuple[Episode, int]] = field(default_factory=list)  # (episode, agent colour)
-    alt: list[bool] = field(default_factory=list)  # per episode: played against the env's `alt` mover
-
-
-class OpponentEnv:
-    """Envs where the agent plays one colour (alternating by game) and `opponent` the other. Each
-    `step` takes the agent's moves and plays the opponent's replies, so every returned observation has
-    the agent to move."""
-
-    def __init__(
-        self,
-        num_envs: int,
-        opponent: Mover,
-        rng: np.random.Generator,
-        *,
-        max_plies: int,
-        alt: Mover | None = None,
-        alt_share: float = 0.0,
-    ):
-        self.env = VecEnv(num_envs, max_plies=max_plies)
-        self.opponent = opponent
-        self.rng = rng
-        self.agent_colour = np.array([i % 2 for i in range(num_envs)])  # half start as White
-        self.num_envs = num_envs
-        # The opponent mix: each game is played against `alt` with probability `alt_share`, drawn
-        # when the game starts; `uses_alt[e]` is env e's current game's draw.
-        self.alt, self.alt_share = alt, alt_share
-        self.uses_alt = np.zeros(num_envs, dtype=bool)
-        self.alt_flags: list[bool] = []  # per episode reported, in order: was it against `alt`?
-        for e in range(num_envs):
-            self._draw(e)
-        self._reply(np.ones(num_envs, dtype=bool), [])
-
-    def _draw(self, e: int) -> None:
-        if self.alt is not None:
-            self.uses_alt[e] = self.alt_share > 0 and self.rng.random() < self.alt_share
-
-    def _ended(self, ep, episodes: list) -> None:
-        episodes.append((ep, int(self.agent_colour[ep.env])))
-        self.alt_flags.append(bool(self.uses_alt[ep.env]))
-        self.agent_colour[ep.env] ^= 1
-        self._draw(ep.env)
-
-    @property
-    def obs(self) -> np.ndarray:
-        return self.env.obs
-
-    @property
-    def mask(self) -> np.ndarray:
-        return self.env.mask
-
-    def _opponent_to_move(self) -> np.ndarray:
-        return np.array([g.turn for g in self.env.games]) != self.agent_colour
-
-    def _reply(self, fresh: np.ndarray, episodes: list, result: OpponentStep | None = None) -> None:
-        """Let the opponent move wherever it is to move. Where the reply ends an agent transition
-        (`fresh` False: the game was already in progress), it becomes that transition's outcome."""
-        while True:
-            todo = self._opponent_to_move()
-            if not todo.any():
-                return
-            envs = np.flatnonzero(todo)
-            actions = np.zeros(self.num_envs, dtype=np.int64)
-            alt = self.uses_alt[envs]
-            if alt.any():
-                actions[envs[alt]] = self.alt(self.env, envs[alt], self.rng)
-            if not alt.all():
-                actions[envs[~alt]] = self.opponent(self.env, envs[~alt], self.rng)
-            res = self.env.step(actions, active=todo)
-            for ep in res.episodes:
-                self._ended(ep, episodes)
-            if result is not None:
-                ended = (res.terminated | res.truncated) & ~fresh
-                result.reward[ended] = -res.reward[ended]
-                result.terminated[ended] = res.terminated[ended]
-                result.truncated[ended] = res.truncated[ended]
-                result.final_obs[ended] = res.final_obs[ended]
-                result.next_sign[ended] = 1.0
-            fresh = fresh | res.terminated | res.truncated  # a reset game's first reply is no outcome
-
-    def step(self, actions: np.ndarray) -> OpponentStep:
-        self.alt_flags = []
-        res = self.env.step(actions)
-        done = res.terminated | res.truncated
-        out = OpponentStep(
-            obs=res.obs,
-            mask=res.mask,
-            reward=res.reward.copy(),
-            terminated=res.terminated.copy(),
-            truncated=res.truncated.copy(),
-            final_obs=res.final_obs.copy(),
-            next_sign=np.where(done, -1.0, 1.0).astype(np.float32),
-        )
-        for ep in res.episodes:
-            self._ended(ep, out.episodes)
-        self._reply(done.copy(), out.episodes, out)
-        out.alt = self.alt_flags
-        return out
 
 
 # --- collection into rollout storage ------------------------------------------------------------------
@@ -251,8 +118,35 @@ class Collector:
         pool_opponent: Mover | None = None,
         greedy_opponent_envs: int = 0,
         greedy_share: float = 0.0,
+        workers: int = 0,
     ):
         self.rng = np.random.default_rng(seed)
+        self.remote = None
+        if workers:  # the rules of every group but the pool in worker processes (trainer/envworkers.py)
+            self._remote_groups(workers, num_envs, random_opponent_envs, greedy_opponent_envs, max_plies,
+                                start_sfens, greedy_share)  # fmt: skip
+        else:
+            self._local_groups(num_envs, random_opponent_envs, greedy_opponent_envs, max_plies, start_sfens,
+                               greedy_share)  # fmt: skip
+        if pool_envs and pool_opponent is None:
+            raise ValueError("pool_envs needs a pool_opponent")
+        self.pool = (
+            OpponentEnv(pool_envs, pool_opponent, self.rng, max_plies=max_plies) if pool_envs else None
+        )
+        self.num_envs = num_envs + random_opponent_envs + greedy_opponent_envs + pool_envs
+        self.gamma = gamma
+        # Potential phi = coefficient * material balance / 100: taking a rook (balance +20) is worth
+        # 0.2 x the coefficient, against 1 for winning the game.
+        self.shaping = material_shaping / 100.0
+        self.cap_is_draw = cap_is_draw
+        self.material_cap = material_cap
+        self.reason_counts: Counter[str] = Counter()
+        # Called after every step with the games that ended in it (training thumbnails): a list of
+        # (kind, env in its group, Episode, the agent's colour in that game or None for self-play).
+        self.watch: Callable[[list], None] | None = None
+
+    def _local_groups(self, num_envs, random_opponent_envs, greedy_opponent_envs, max_plies, start_sfens,
+                      greedy_share) -> None:  # fmt: skip
         self.selfplay = VecEnv(num_envs, max_plies=max_plies, start_sfen=start_sfens)
         self.curriculum = (
             OpponentEnv(
@@ -271,27 +165,29 @@ class Collector:
             if greedy_opponent_envs
             else None
         )
-        if pool_envs and pool_opponent is None:
-            raise ValueError("pool_envs needs a pool_opponent")
-        self.pool = (
-            OpponentEnv(pool_envs, pool_opponent, self.rng, max_plies=max_plies) if pool_envs else None
-        )
-        self.num_envs = num_envs + random_opponent_envs + greedy_opponent_envs + pool_envs
-        self.gamma = gamma
-        # Potential phi = coefficient * material balance / 100: taking a rook (balance +20) is worth
-        # 0.2 x the coefficient, against 1 for winning the game.
-        self.shaping = material_shaping / 100.0
-        self.cap_is_draw = cap_is_draw
-        self.material_cap = material_cap
-        self.reason_counts: Counter[str] = Counter()
-        # Called after every step with the games that ended in it (training thumbnails): a list of
-        # (kind, env in its group, Episode, the agent's colour in that game or None for self-play).
-        self.watch: Callable[[list], None] | None = None
+
+    def _remote_groups(self, workers, num_envs, random_opponent_envs, greedy_opponent_envs, max_plies,
+                       start_sfens, greedy_share) -> None:  # fmt: skip
+        from trainer.envworkers import EnvWorkers, RemoteGroup
+
+        sizes = {"self": num_envs, "random": random_opponent_envs, "greedy": greedy_opponent_envs}
+        self.remote = EnvWorkers(workers, sizes, max_plies=max_plies, seed=int(self.rng.integers(2**31)),
+                                 start_sfens=start_sfens, greedy_share=greedy_share)  # fmt: skip
+        self.selfplay = RemoteGroup(self.remote, "self")
+        self.curriculum = RemoteGroup(self.remote, "random") if random_opponent_envs else None
+        self.greedy = RemoteGroup(self.remote, "greedy") if greedy_opponent_envs else None
+
+    def close(self) -> None:
+        """Stop the environment workers, if any (a no-op without them)."""
+        if self.remote is not None:
+            self.remote.close()
 
     def set_greedy_share(self, share: float) -> None:
         """The opponent mix of the random-opponent envs from their next games on (the `greedy_share`
         knob): each new game is against the greedy mover with this probability."""
-        if self.curriculum is not None:
+        if self.remote is not None:
+            self.remote.set_greedy_share(float(share))
+        elif self.curriculum is not None:
             self.curriculum.alt_share = float(share)
 
     def groups(self) -> list[tuple[str, VecEnv | OpponentEnv]]:
@@ -305,10 +201,35 @@ class Collector:
     def observation(self) -> tuple[np.ndarray, np.ndarray]:
         """The current (obs, mask) of every env: self-play first, then random-opponent, greedy-opponent
         and pool envs."""
+        if self.remote is not None:  # the workers' block is already in group order
+            if self.pool is None:
+                return self.remote.obs, self.remote.mask
+            return (np.concatenate([self.remote.obs, self.pool.obs]),
+                    np.concatenate([self.remote.mask, self.pool.mask]))  # fmt: skip
         groups = [self.selfplay, *self._opponent_envs()]
         if len(groups) == 1:
             return self.selfplay.obs, self.selfplay.mask
         return np.concatenate([g.obs for g in groups]), np.concatenate([g.mask for g in groups])
+
+    def _step_groups(self, a: np.ndarray, groups: list) -> tuple:
+        """One step of every group: the self-play result and, per opponent group in `groups` order,
+        its result. With workers, the pool (the only group left here) steps while they do."""
+        if self.remote is None:
+            res = self.selfplay.step(a[: self.selfplay.num_envs])
+            out, start = [], self.selfplay.num_envs
+            for group, _games, _kind in groups:
+                out.append(group.step(a[start : start + group.num_envs]))
+                start += group.num_envs
+            return res, out
+        n = self.remote.total
+        self.remote.send_step(a[:n])
+        try:
+            pool = self.pool.step(a[n:]) if self.pool is not None else None
+        finally:
+            parts = self.remote.finish_step()
+        kinds = {id(self.curriculum): "random", id(self.greedy): "greedy"}
+        out = [pool if group is self.pool else parts[kinds[id(group)]] for group, _games, _kind in groups]
+        return parts["self"], out
 
     @torch.no_grad()
     def collect(self, rollout: Rollout, act: Callable, value_of: Callable) -> CollectStats:
@@ -342,16 +263,13 @@ class Collector:
             phi_before = potential(obs, cap) if self.shaping else None
 
             a = actions.numpy()
-            res = self.selfplay.step(a[:n_self])
+            res, stepped = self._step_groups(a, groups)
             reward = [res.reward]
             terminated, truncated = [res.terminated], [res.truncated]
             final_obs, next_sign = [res.final_obs], [np.full(n_self, -1.0, np.float32)]
             episodes += res.episodes
             ended = [("self", ep.env, ep, None) for ep in res.episodes] if self.watch else None
-            start_env = n_self
-            for group, games, kind in groups:
-                cur = group.step(a[start_env : start_env + group.num_envs])
-                start_env += group.num_envs
+            for (_group, games, kind), cur in zip(groups, stepped, strict=True):
                 reward.append(cur.reward)
                 terminated.append(cur.terminated)
                 truncated.append(cur.truncated)
