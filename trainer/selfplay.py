@@ -34,7 +34,7 @@ PLANE_MATERIAL = np.concatenate(
 
 
 def material(obs: np.ndarray) -> np.ndarray:
-    """(N, 80, 9, 9) observations -> (N,) material balance from the side to move's view, pawn = 1.
+    """(N, 94, 9, 9) observations -> (N,) material balance from the side to move's view, pawn = 1.
 
     Board planes hold 0/1 per square; hand planes hold count / max over the whole plane, so one
     square of each hand plane times max recovers the count.

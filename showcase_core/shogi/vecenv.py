@@ -58,12 +58,12 @@ class StepResult:
     reward: np.ndarray  # (N,) float32, from the mover's view
     terminated: np.ndarray  # (N,) bool
     truncated: np.ndarray  # (N,) bool
-    final_obs: np.ndarray  # (N, 80, 9, 9): terminal observation where done, else zeros (reused: copy it)
+    final_obs: np.ndarray  # (N, 94, 9, 9): terminal observation where done, else zeros (reused: copy it)
     reasons: list[str | None]  # per env: why it ended this step, or None
     episodes: list[Episode] = field(default_factory=list)
 
     @property
-    def obs(self) -> np.ndarray:  # (N, 80, 9, 9) float32
+    def obs(self) -> np.ndarray:  # (N, 94, 9, 9) float32
         return self.env.obs
 
     @property
@@ -140,7 +140,7 @@ class VecEnv:
 
     @property
     def obs(self) -> np.ndarray:
-        """(N, 80, 9, 9) float32 observations of the current positions (built once per step)."""
+        """(N, 94, 9, 9) float32 observations of the current positions (built once per step)."""
         if not self._obs_fresh:
             expand_compact(self.compact, self._obs, self.max_plies)
             self._attacks.write(self.games, self._obs)
