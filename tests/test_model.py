@@ -13,6 +13,8 @@ from trainer.model import (
     BilinearPolicyHead,
     ModelArgs,
     build_model,
+    masked_logits,
+    sample_logits,
 )
 
 
@@ -94,3 +96,48 @@ def test_presets():
     obs, mask = batch(2)
     with torch.no_grad():
         assert linear(obs, mask)[0].shape == (2, N_ACTIONS)
+
+
+def _masked(probs_rows: list[list[float]], width: int = N_ACTIONS) -> torch.Tensor:
+    """(B, width) masked logits whose softmax is each row's `probs` on its first entries."""
+    out = torch.full((len(probs_rows), width), torch.finfo(torch.float32).min)
+    for b, probs in enumerate(probs_rows):
+        for a, p in enumerate(probs):
+            if p > 0:
+                out[b, a * 97] = math.log(p)  # spread over the action space
+    return out
+
+
+def test_sample_logits_matches_the_categorical_distribution():
+    torch.manual_seed(7)
+    logits = _masked([[0.5, 0.3, 0.2]] * 20_000)
+    action, logp = sample_logits(logits)
+    counts = torch.bincount(action, minlength=N_ACTIONS)
+    assert counts.sum() == 20_000 and set(torch.nonzero(counts).flatten().tolist()) == {0, 97, 194}
+    freq = counts[[0, 97, 194]].double() / 20_000
+    assert torch.allclose(freq, torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64), atol=0.012)  # 3.5 sigma
+    expected = torch.distributions.Categorical(logits=logits).log_prob(action)
+    assert torch.allclose(logp, expected, atol=1e-6)
+
+
+def test_sample_logits_is_the_inverse_cdf_and_never_draws_an_illegal_action(monkeypatch):
+    logits = _masked([[0.25, 0.0, 0.5, 0.25]] * 5)  # entry 97 illegal, between two legal ones
+    below_one = torch.nextafter(torch.tensor(1.0), torch.tensor(0.0)).item()
+    draws = torch.tensor([[0.0], [0.2499], [0.2501], [0.7501], [below_one]])
+    monkeypatch.setattr(torch, "rand", lambda shape, **kw: draws.to(kw.get("dtype", torch.float32)))
+    action, _ = sample_logits(logits)
+    assert action.tolist() == [0, 0, 194, 291, 291]
+    draws = torch.ones(5, 1)  # a draw that rounds up to the total takes the last legal entry
+    action, _ = sample_logits(logits)
+    assert action.tolist() == [291] * 5
+
+
+def test_sample_logits_on_random_masks_stays_legal():
+    torch.manual_seed(3)
+    mask = torch.rand(64, N_ACTIONS) < 0.005
+    mask[:, 5] = True
+    logits = masked_logits(torch.randn(64, N_ACTIONS) * 30, mask)  # peaked rows too
+    for _ in range(20):
+        action, logp = sample_logits(logits)
+        assert mask.gather(1, action[:, None]).all()
+        assert torch.isfinite(logp).all() and (logp <= 0).all()

@@ -35,7 +35,7 @@ from trainer.config import ConfigError, TrainConfig
 from trainer.distributed import Dist, from_env, share
 from trainer.evaluate import LadderEval, elo_from_score, network_mover, play_match
 from trainer.knobs import Knobs
-from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config
+from trainer.model import ModelArgs, build_model, count_parameters, model_args_from_config, sample_logits
 from trainer.ppo import PPOSettings, Rollout, lr_at, ppo_update
 from trainer.selfplay import AutoMix, Collector, greedy_mover, random_mover
 from trainer.usage import BufferUsage
@@ -46,9 +46,8 @@ def sampling_actor(forward, device: torch.device):
 
     def act(obs: torch.Tensor, mask: torch.Tensor):
         logits, value = forward(obs.to(device, non_blocking=True), mask.to(device, non_blocking=True))
-        dist = torch.distributions.Categorical(logits=logits)
-        action = dist.sample()
-        return action.cpu(), dist.log_prob(action).cpu(), value.cpu()
+        action, logp = sample_logits(logits)
+        return action.cpu(), logp.cpu(), value.cpu()
 
     return act
 
@@ -483,7 +482,8 @@ def _train_rank(
                     collector.set_greedy_share(knobs.values["greedy_share"])
                 if planned:
                     progress_frac = (update - start_update) / planned
-                elif deadline is not None:  # a run by minutes: the schedule follows the clock
+                elif deadline is not None and cfg.ppo.lr_schedule != "constant":
+                    # a run by minutes: the schedule follows rank 0's clock (no broadcast when constant)
                     progress_frac = dist.from_main(
                         1.0 - (deadline - time.monotonic()) / (cfg.run.minutes * 60)
                     )

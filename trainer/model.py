@@ -183,6 +183,25 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
 
 
+def sample_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One action per row of (B, A) masked logits, drawn from their softmax by the inverse of the
+    cumulative distribution (one uniform per row from torch's global generator), and its
+    log-probability: the distribution of `Categorical(logits=...).sample()` at a third or less of
+    its cost over 13,527 actions, where `torch.multinomial` was a quarter of collection's time. A
+    zero-probability action is never drawn: `right=True` finds the first entry whose cumulative sum
+    exceeds the draw, and a draw that rounds up to the total takes the last entry with probability."""
+    assert logits.dim() == 2, f"sample_logits wants (batch, actions), got {tuple(logits.shape)}"
+    logits = logits.float()
+    lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+    cdf = (logits - lse).exp_().cumsum_(dim=-1)
+    total = cdf[:, -1:]
+    draw = torch.rand(total.shape, device=logits.device, dtype=cdf.dtype) * total
+    action = torch.searchsorted(cdf, draw, right=True)
+    last = (cdf < total).sum(dim=-1, keepdim=True)  # the first entry reaching the total
+    action = torch.minimum(action, last)
+    return action.squeeze(-1), (logits.gather(-1, action) - lse).squeeze(-1)
+
+
 def legal_entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Entropy over the legal moves only, from already-masked logits: -sum p log p, non-negative."""
     logp = torch.log_softmax(logits, dim=-1)
