@@ -220,15 +220,19 @@ class EnvWorkers:
             raise
         self.closed = False
 
+    def _died(self, w: int) -> EnvWorkerError:
+        """The error for worker `w`'s pipe breaking: it names the worker and its exit code."""
+        self._procs[w].join(5)
+        return EnvWorkerError(f"env worker {w} died (exit code {self._procs[w].exitcode})")
+
     def _answer(self, w: int, timeout: float | None = None):
-        conn, proc = self._conns[w], self._procs[w]
+        conn = self._conns[w]
         try:
             if timeout is not None and not conn.poll(timeout):
                 raise EnvWorkerError(f"env worker {w} did not answer within {timeout:.0f} s")
             status, payload = conn.recv()
         except (EOFError, OSError):
-            proc.join(5)
-            raise EnvWorkerError(f"env worker {w} died (exit code {proc.exitcode})") from None
+            raise self._died(w) from None
         if status == "error":
             raise EnvWorkerError(f"env worker {w} failed: {payload}")
         return payload
@@ -239,10 +243,7 @@ class EnvWorkers:
                 try:
                     conn.send((op, args[w]))
                 except (BrokenPipeError, OSError):
-                    self._procs[w].join(5)
-                    raise EnvWorkerError(
-                        f"env worker {w} died (exit code {self._procs[w].exitcode})"
-                    ) from None
+                    raise self._died(w) from None
             return [self._answer(w) for w in range(self.workers)]
 
     def send_step(self, actions: np.ndarray) -> None:
@@ -259,9 +260,7 @@ class EnvWorkers:
                 conn.send(("step", part))
         except (BrokenPipeError, OSError):
             self._lock.release()
-            dead = next((w for w, p in enumerate(self._procs) if not p.is_alive()), 0)
-            self._procs[dead].join(5)
-            raise EnvWorkerError(f"env worker {dead} died (exit code {self._procs[dead].exitcode})") from None
+            raise self._died(next((w for w, p in enumerate(self._procs) if not p.is_alive()), 0)) from None
         except BaseException:
             self._lock.release()
             raise
