@@ -27,8 +27,8 @@ FINISH_TEXT = (
 )
 MIX_TEXT = (
     "Training games: last 3 updates: 15 against itself, 63 against the random mover,"
-    " 12 against the greedy mover, 18 against a past self (its update 75)"
-    " · the curriculum's games now 40% against the greedy mover"
+    " 12 against the two-ply greedy mover, 18 against a past self (its update 75)"
+    " · the curriculum's games now 40% against the two-ply greedy mover"
 )
 
 
@@ -43,7 +43,8 @@ def evaluation_messages() -> list[tuple[str, dict]]:
              "eval/mate_conversion": FINISH[0], "eval/mate_chances": FINISH[1],
              "eval/vs_random_undecided": FINISH[2], "eval/vs_greedy_undecided": FINISH[3],
              "selfplay/games": 5, "curriculum/games": 21, "curriculum/greedy_games": 4, "pool/games": 6,
-             "pool/opponent_update": 75, "curriculum/greedy_share": 0.4}
+             "pool/opponent_update": 75, "curriculum/greedy_share": 0.4,
+             "curriculum/greedy_plies": 2}
         )  # fmt: skip
         out.append(("metrics", metrics))
         out.append(

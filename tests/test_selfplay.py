@@ -1,5 +1,6 @@
 """Collection pieces: material potential, scripted movers, the scripted-opponent env, matches."""
 
+import cshogi
 import numpy as np
 import pytest
 import torch
@@ -7,6 +8,8 @@ import torch
 from showcase_core.shogi.actions import move_to_action
 from showcase_core.shogi.features import N_PLANES, observe
 from showcase_core.shogi.game import Game
+from showcase_core.shogi.movers import greedy2_move, greedy_move, mate_in_one, random_move
+from showcase_core.shogi.opponents import greedy2_mover
 from showcase_core.shogi.vecenv import VecEnv
 from trainer.evaluate import elo_from_score, play_match
 from trainer.ppo import Rollout
@@ -306,3 +309,78 @@ def test_greedy_curriculum_envs_come_after_the_random_ones_and_report_their_game
     # Every greedy-env position handed to the agent has the agent to move.
     for i, game in enumerate(collector.greedy.env.games):
         assert game.turn == collector.greedy.agent_colour[i]
+
+
+# --- the two-ply greedy mover: a defender for the curriculum ---------------------------------------
+
+# Black's rook on 2e can take a silver on 2c that the gold on 2b guards, or a free pawn on 7e.
+GUARDED_SILVER = "4k4/7g1/7s1/9/2p4R1/9/9/9/4K4 b - 1"
+
+
+def test_two_ply_greedy_mover_mates_and_weighs_the_recapture():
+    rng = np.random.default_rng(0)
+    assert cshogi.move_to_usi(greedy2_move(Game("4k4/9/4P4/9/9/9/9/9/4K4 b G 1"), rng)) == "G*5b"
+    game = Game(GUARDED_SILVER)
+    one = {cshogi.move_to_usi(greedy_move(game, rng)) for _ in range(20)}
+    two = {cshogi.move_to_usi(greedy2_move(game, rng)) for _ in range(20)}
+    assert one <= {"2e2c", "2e2c+"}  # the one-ply mover grabs the silver and loses the rook
+    assert two == {"2e7e"}  # the two-ply mover takes the free pawn
+
+
+def _allows_mate(game: Game, move: int) -> bool:
+    board = game.board
+    board.push(move)
+    try:
+        return bool(not board.is_check() and board.mate_move_in_1ply())
+    finally:
+        board.pop()
+
+
+def test_two_ply_greedy_mover_never_allows_a_mate_it_could_avoid_and_plays_legal_moves():
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(10):
+        game = Game(max_plies=200)
+        while not game.is_over:
+            if game.ply % 2:  # the two-ply mover plays White; Black mixes random and greedy moves
+                move = greedy2_move(game, rng)
+                assert move in game.legal_moves()
+                if not mate_in_one(game) and any(not _allows_mate(game, m) for m in game.legal_moves()):
+                    assert not _allows_mate(game, move), game.sfen
+                checked += 1
+            else:
+                move = greedy_move(game, rng) if rng.random() < 0.5 else random_move(game, rng)
+            game.push(move)
+    assert checked > 200
+    # White to move, Black threatens G*5b: the pawn push allows it, the mover never plays it.
+    threat = Game("4k4/9/4P3p/9/9/9/9/9/4K4 w G 1")
+    push = threat.board.move_from_usi("1c1d")
+    assert _allows_mate(threat, push)
+    assert all(not _allows_mate(threat, greedy2_move(threat, rng)) for _ in range(20))
+
+
+def test_two_ply_greedy_mover_beats_the_one_ply_one():
+    rng = np.random.default_rng(3)
+    wins = 0
+    for g in range(8):
+        game = Game(max_plies=256)
+        two_ply_colour = g % 2
+        while not game.is_over:
+            mover = greedy2_move if game.turn == two_ply_colour else greedy_move
+            game.push(mover(game, rng))
+        wins += game.outcome.winner == two_ply_colour
+    assert wins >= 7
+
+
+def test_collector_plays_the_curriculum_against_the_configured_greedy_mover():
+    collector = Collector(
+        1, max_plies=8, gamma=0.9, material_shaping=0.0, random_opponent_envs=2, greedy_opponent_envs=2,
+        greedy_plies=2, seed=0,
+    )  # fmt: skip
+    assert collector.greedy.opponent is greedy2_mover and collector.curriculum.alt is greedy2_mover
+    assert Collector(1, max_plies=8, gamma=0.9, material_shaping=0.0, random_opponent_envs=1,
+                     seed=0).curriculum.alt is greedy_mover  # fmt: skip
+    with pytest.raises(ValueError, match="greedy_plies"):
+        Collector(
+            1, max_plies=8, gamma=0.9, material_shaping=0.0, random_opponent_envs=1, greedy_plies=3, seed=0
+        )

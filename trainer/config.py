@@ -123,6 +123,12 @@ class CurriculumSection(Section):
     `greedy_share_max` and the knob's bounds); below 0.90 it falls by 0.02. `curriculum/greedy_share`
     in the metrics follows it."""
     greedy_share_max: float = Field(0.5, ge=0.0, le=1.0)
+    """The most the automatic mix raises the greedy share to."""
+    greedy_plies: int = Field(1, ge=1, le=2)
+    """The curriculum's greedy mover (the greedy-share games and the greedy-opponent envs): 1 is the
+    one-ply greedy mover the evaluation and the ladder use; 2 also weighs the best capture the
+    reply could make and avoids the mates in one it can see (`movers.greedy2_move`), a defender
+    where the one-ply mover only grabs. The evaluation's greedy mover stays one-ply."""
 
 
 class CompileSection(Section):

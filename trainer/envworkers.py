@@ -26,7 +26,7 @@ import numpy as np
 
 from showcase_core.shogi.actions import N_ACTIONS
 from showcase_core.shogi.features import N_PLANES
-from showcase_core.shogi.opponents import OpponentEnv, greedy_mover, random_mover
+from showcase_core.shogi.opponents import OpponentEnv, greedy_mover_for, random_mover
 from showcase_core.shogi.vecenv import VecEnv
 
 KINDS = ("self", "random", "greedy")
@@ -87,6 +87,7 @@ def _serve(conn, worker: int, workers: int, sizes: dict, options: dict, seed: in
     }
     rng = np.random.default_rng(seed)
     layout = _layout(sizes, workers)
+    greedy = greedy_mover_for(options.get("greedy_plies", 1))
     groups: list[tuple[str, object, slice]] = []
     for kind in KINDS:
         first, n = layout[kind, worker]
@@ -95,10 +96,10 @@ def _serve(conn, worker: int, workers: int, sizes: dict, options: dict, seed: in
         if kind == "self":
             group = VecEnv(n, max_plies=options["max_plies"], start_sfen=options["start_sfens"])
         elif kind == "random":
-            group = OpponentEnv(n, random_mover, rng, max_plies=options["max_plies"], alt=greedy_mover,
+            group = OpponentEnv(n, random_mover, rng, max_plies=options["max_plies"], alt=greedy,
                                 alt_share=options["greedy_share"])  # fmt: skip
         else:
-            group = OpponentEnv(n, greedy_mover, rng, max_plies=options["max_plies"])
+            group = OpponentEnv(n, greedy, rng, max_plies=options["max_plies"])
         groups.append((kind, group, slice(first, first + n)))
 
     def publish() -> None:
@@ -174,6 +175,7 @@ class EnvWorkers:
         seed: int,
         start_sfens: list[str] | None = None,
         greedy_share: float = 0.0,
+        greedy_plies: int = 1,
     ):
         if workers < 1:
             raise ValueError(f"env workers must be at least 1, got {workers}")
@@ -195,7 +197,8 @@ class EnvWorkers:
         self._mask_shm = shared_memory.SharedMemory(create=True, size=max(1, self.total * N_ACTIONS))
         self.obs = np.ndarray((self.total, *OBS_SHAPE), np.float32, buffer=self._obs_shm.buf)
         self.mask = np.ndarray((self.total, N_ACTIONS), np.bool_, buffer=self._mask_shm.buf)
-        options = {"max_plies": max_plies, "start_sfens": start_sfens or None, "greedy_share": greedy_share}
+        options = {"max_plies": max_plies, "start_sfens": start_sfens or None, "greedy_share": greedy_share,
+                   "greedy_plies": greedy_plies}  # fmt: skip
         ctx = mp.get_context("spawn")  # a fresh interpreter: no torch, no copied threads or locks
         seeds = np.random.SeedSequence(seed).spawn(workers)
         names = (self._obs_shm.name, self._mask_shm.name)

@@ -250,6 +250,7 @@ def _train_rank(
         random_opponent_envs=local_envs["random_opponent_envs"],
         greedy_opponent_envs=local_envs["greedy_opponent_envs"],
         greedy_share=cfg.curriculum.greedy_share,
+        greedy_plies=cfg.curriculum.greedy_plies,
         seed=int(np_rng.integers(2**31)),
         start_sfens=cfg.env.start_sfens or None,
         workers=cfg.env.workers,
@@ -300,6 +301,8 @@ def _train_rank(
             "pool_envs": cfg.curriculum.pool_envs,
             "pool_size": cfg.curriculum.pool_size,
             "greedy_share": cfg.curriculum.greedy_share,  # at the start; knob_changes has the rest
+            "greedy_share_auto": cfg.curriculum.greedy_share_auto,
+            "greedy_plies": cfg.curriculum.greedy_plies,  # the training greedy mover's look-ahead
         },
         # Who the training games are against, as shares of the envs.
         "opponent_mix": {
@@ -550,6 +553,8 @@ def _train_rank(
                     collector.set_greedy_share(mix)
                 if collector.curriculum is not None:
                     metrics["curriculum/greedy_share"] = knobs.values["greedy_share"]
+                if collector.curriculum is not None or collector.greedy is not None:
+                    metrics["curriculum/greedy_plies"] = cfg.curriculum.greedy_plies
                 if pool is not None:
                     metrics.update(_pool_metrics(vs_pool, pool))
                     if update % cfg.curriculum.pool_every_updates == 0:

@@ -14,7 +14,14 @@ import numpy as np
 import torch
 
 from showcase_core.shogi.features import HAND_MAX
-from showcase_core.shogi.opponents import Mover, OpponentEnv, OpponentStep, greedy_mover, random_mover  # noqa: F401
+from showcase_core.shogi.opponents import (  # noqa: F401
+    Mover,
+    OpponentEnv,
+    OpponentStep,
+    greedy_mover,
+    greedy_mover_for,
+    random_mover,
+)
 from showcase_core.shogi.vecenv import Episode, VecEnv
 from trainer.ppo import Rollout
 
@@ -118,16 +125,18 @@ class Collector:
         pool_opponent: Mover | None = None,
         greedy_opponent_envs: int = 0,
         greedy_share: float = 0.0,
+        greedy_plies: int = 1,
         workers: int = 0,
     ):
         self.rng = np.random.default_rng(seed)
         self.remote = None
+        greedy_mover_for(greedy_plies)  # a bad value fails here, not in a worker
         if workers:  # the rules of every group but the pool in worker processes (trainer/envworkers.py)
             self._remote_groups(workers, num_envs, random_opponent_envs, greedy_opponent_envs, max_plies,
-                                start_sfens, greedy_share)  # fmt: skip
+                                start_sfens, greedy_share, greedy_plies)  # fmt: skip
         else:
             self._local_groups(num_envs, random_opponent_envs, greedy_opponent_envs, max_plies, start_sfens,
-                               greedy_share)  # fmt: skip
+                               greedy_share, greedy_plies)  # fmt: skip
         if pool_envs and pool_opponent is None:
             raise ValueError("pool_envs needs a pool_opponent")
         self.pool = (
@@ -146,7 +155,8 @@ class Collector:
         self.watch: Callable[[list], None] | None = None
 
     def _local_groups(self, num_envs, random_opponent_envs, greedy_opponent_envs, max_plies, start_sfens,
-                      greedy_share) -> None:  # fmt: skip
+                      greedy_share, greedy_plies) -> None:  # fmt: skip
+        greedy = greedy_mover_for(greedy_plies)
         self.selfplay = VecEnv(num_envs, max_plies=max_plies, start_sfen=start_sfens)
         self.curriculum = (
             OpponentEnv(
@@ -154,25 +164,26 @@ class Collector:
                 random_mover,
                 self.rng,
                 max_plies=max_plies,
-                alt=greedy_mover,
+                alt=greedy,
                 alt_share=greedy_share,
             )
             if random_opponent_envs
             else None
         )
         self.greedy = (
-            OpponentEnv(greedy_opponent_envs, greedy_mover, self.rng, max_plies=max_plies)
+            OpponentEnv(greedy_opponent_envs, greedy, self.rng, max_plies=max_plies)
             if greedy_opponent_envs
             else None
         )
 
     def _remote_groups(self, workers, num_envs, random_opponent_envs, greedy_opponent_envs, max_plies,
-                       start_sfens, greedy_share) -> None:  # fmt: skip
+                       start_sfens, greedy_share, greedy_plies) -> None:  # fmt: skip
         from trainer.envworkers import EnvWorkers, RemoteGroup
 
         sizes = {"self": num_envs, "random": random_opponent_envs, "greedy": greedy_opponent_envs}
         self.remote = EnvWorkers(workers, sizes, max_plies=max_plies, seed=int(self.rng.integers(2**31)),
-                                 start_sfens=start_sfens, greedy_share=greedy_share)  # fmt: skip
+                                 start_sfens=start_sfens, greedy_share=greedy_share,
+                                 greedy_plies=greedy_plies)  # fmt: skip
         self.selfplay = RemoteGroup(self.remote, "self")
         self.curriculum = RemoteGroup(self.remote, "random") if random_opponent_envs else None
         self.greedy = RemoteGroup(self.remote, "greedy") if greedy_opponent_envs else None

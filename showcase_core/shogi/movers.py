@@ -1,5 +1,6 @@
-"""Scripted movers on one `Game` (torch-free): the uniform-random mover and the one-ply greedy mover.
-The trainer's batched movers (`trainer.selfplay`) and the engine ladder's round robin both use them."""
+"""Scripted movers on one `Game` (torch-free): the uniform-random mover, the one-ply greedy mover and
+the two-ply greedy mover. The trainer's batched movers (`trainer.selfplay`) and the engine ladder's
+round robin use them."""
 
 from __future__ import annotations
 
@@ -36,4 +37,35 @@ def greedy_move(game: Game, rng: np.random.Generator) -> int:
     legal = np.array(game._legal, dtype=np.int64)
     gains = CAPTURE_VALUE[(legal >> 20) & 0xF]
     best = np.flatnonzero(gains == gains.max()) if gains.max() > 0 else np.arange(len(legal))
+    return int(legal[rng.choice(best)])
+
+
+# What a reply that mates is worth to the two-ply mover: more than any material.
+MATED = 1000.0
+
+
+def greedy2_move(game: Game, rng: np.random.Generator) -> int:
+    """Two plies of material: mate in one if there is one; else the move whose capture minus the
+    best capture the opponent could make in reply is largest (ties at random), where a reply that
+    mates in one (cshogi's search, tried only when the reply does not start in check) costs more
+    than any material and a move that leaves no legal reply is taken. It keeps its pieces out of
+    one-move captures and parries the mates it can see: a defender, where the one-ply mover only
+    grabs."""
+    mate = mate_in_one(game)
+    if mate:
+        return mate
+    board = game.board
+    legal = np.array(game._legal, dtype=np.int64)
+    score = CAPTURE_VALUE[(legal >> 20) & 0xF].astype(np.float64)
+    for k, move in enumerate(legal.tolist()):
+        board.push(move)
+        replies = np.fromiter(board.legal_moves, dtype=np.int64)
+        if not len(replies):
+            score[k] = MATED  # the reply side has no move: this wins (a mate the search missed)
+        elif not board.is_check() and board.mate_move_in_1ply():
+            score[k] -= MATED
+        else:
+            score[k] -= CAPTURE_VALUE[(replies >> 20) & 0xF].max()
+        board.pop()
+    best = np.flatnonzero(score == score.max())
     return int(legal[rng.choice(best)])

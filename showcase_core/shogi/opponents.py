@@ -1,4 +1,4 @@
-"""The scripted movers (uniform random, one-ply greedy) and the agent's envs against one: torch-free,
+"""The scripted movers (uniform random, one- and two-ply greedy) and the agent's envs against one: torch-free,
 so evaluation, the curriculum and the environment workers (trainer/envworkers.py) share them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 from showcase_core.shogi.actions import moves_to_actions
 from showcase_core.shogi.game import BLACK
-from showcase_core.shogi.movers import greedy_move
+from showcase_core.shogi.movers import greedy2_move, greedy_move
 from showcase_core.shogi.vecenv import Episode, VecEnv
 
 # --- scripted movers: (VecEnv, env indices, rng) -> actions for those envs --------------------------
@@ -31,6 +31,23 @@ def greedy_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.
         game = env.games[i]
         out[k] = int(moves_to_actions(np.array([greedy_move(game, rng)]), game.board.turn != BLACK)[0])
     return out
+
+
+def greedy2_mover(env: VecEnv, envs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two plies of material (`movers.greedy2_move`): it also weighs the reply's best capture and
+    avoids the mates in one it can see."""
+    out = np.empty(len(envs), dtype=np.int64)
+    for k, i in enumerate(envs.tolist()):
+        game = env.games[i]
+        out[k] = int(moves_to_actions(np.array([greedy2_move(game, rng)]), game.board.turn != BLACK)[0])
+    return out
+
+
+def greedy_mover_for(plies: int) -> Mover:
+    """The curriculum's greedy mover (`curriculum.greedy_plies`)."""
+    if plies not in (1, 2):
+        raise ValueError(f"greedy_plies must be 1 or 2, got {plies}")
+    return greedy_mover if plies == 1 else greedy2_mover
 
 
 # --- the agent against a scripted opponent -----------------------------------------------------------

@@ -20,7 +20,7 @@ export const LADDER_KEY = "eval/ladder_elo";
 export const ACCURACY_KEY = "eval/accuracy";
 // Finishing games (per evaluation) and who the training games were against (per update).
 export const FINISH_KEYS = ["eval/mate_conversion", "eval/mate_chances", "eval/vs_random_undecided", "eval/vs_greedy_undecided"];
-export const MIX_KEYS = ["selfplay/games", "curriculum/games", "curriculum/greedy_games", "pool/games", "pool/opponent_update", "curriculum/greedy_share"];
+export const MIX_KEYS = ["selfplay/games", "curriculum/games", "curriculum/greedy_games", "pool/games", "pool/opponent_update", "curriculum/greedy_share", "curriculum/greedy_plies"];
 const MIX_WINDOW = 20;  // updates summed for the training-games line
 const EXTRA_KEYS = [LADDER_KEY, "eval/ladder_elo_error", ACCURACY_KEY, "eval/move_loss", ...FINISH_KEYS, ...MIX_KEYS];
 const EVAL_FIELDS = {  // `eval` message field -> metric key
@@ -351,13 +351,15 @@ export function createProgress(root) {
     const past = sum("pool/games");
     const greedy = sum("curriculum/greedy_games");
     const share = latest("curriculum/greedy_share");  // the opponent mix (a knob, or greedy_share_auto)
+    const plies = latest("curriculum/greedy_plies");  // the training greedy mover (the evaluation's is one-ply)
+    const greedyName = plies !== null && plies[1] === 2 ? "the two-ply greedy mover" : "the greedy mover";
     const pastName = opp === null ? "" : opp[1] < 0 ? " (a frozen copy of itself)" : ` (its update ${opp[1].toFixed(0)})`;
     el.mix.textContent =
       `last ${recent.length} update${recent.length === 1 ? "" : "s"}: ${sum("selfplay/games")} against itself, ` +
       `${sum("curriculum/games")} against the random mover` +
-      (greedy || state.series["curriculum/greedy_games"].size ? `, ${greedy} against the greedy mover` : "") +
+      (greedy || state.series["curriculum/greedy_games"].size ? `, ${greedy} against ${greedyName}` : "") +
       (past || state.series["pool/opponent_update"].size ? `, ${past} against a past self${pastName}` : "") +
-      (share === null ? "" : ` · the curriculum's games now ${pct(share[1])} against the greedy mover`);
+      (share === null ? "" : ` · the curriculum's games now ${pct(share[1])} against ${greedyName}`);
   }
 
   function drawCalibration() {
