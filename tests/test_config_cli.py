@@ -20,6 +20,19 @@ def test_defaults_are_valid_and_batch_divides():
     assert cfg.batch_size % cfg.ppo.minibatch_size == 0
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_load_and_name_their_own_command(path):
+    """The README's benchmark commands run these files: each one validates, its batch divides into
+    minibatches, its run directory is its own, and its header's command names the file itself."""
+    cfg = load_config(path)
+    assert cfg.batch_size % cfg.ppo.minibatch_size == 0
+    others = [load_config(p).run.run_dir for p in (ROOT / "configs").glob("*.toml") if p != path]
+    assert cfg.run.run_dir not in others
+    header = path.read_text().split("[", 1)[0]
+    default = path.name == "cpu-small-30min.toml"  # `bench learn` runs it when given no --config
+    assert f"configs/{path.name}" in header or default
+
+
 def test_toml_file_and_overrides(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[ppo]\nlearning_rate = 0.001\nlr_schedule = "cosine"\n[env]\nnum_envs = 16\n')
